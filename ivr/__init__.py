@@ -1,0 +1,1 @@
+"""ivr101: the UK police 101 telephone menu as Twilio voice webhooks."""
