@@ -1,0 +1,87 @@
+"""What happened at each webhook step of a call, and where those events go.
+
+The webhooks describe every step as an :class:`Event` and hand it to the app's recorder.
+The default recorder only logs (with the caller's number masked); the journey log
+(``ivr.journey``) stores them durably.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("ivr.calls")
+
+_DIGITS = re.compile(r"\d")
+
+
+def mask_number(number: str | None) -> str:
+    """Mask a phone number for logs: keep the country code and the last three digits."""
+    if not number:
+        return ""
+    if not number.startswith("+") or len(number) < 8:
+        # client:alice, sip:..., anonymous: keep the scheme, hide the rest.
+        head = number.split(":", 1)[0] + ":" if ":" in number else ""
+        return head + "***" if head else "***"
+    keep_head = 3  # "+44"
+    middle = _DIGITS.sub("*", number[keep_head:-3])
+    return number[:keep_head] + middle + number[-3:]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one call."""
+
+    call_sid: str
+    kind: str
+    """What the step was: call-start, menu, choice, message, enqueue, queue-wait, queue-result,
+    transfer, transfer-result, hangup, status, fallback, error."""
+    node: str | None = None
+    language: str | None = None
+    key: str | None = None
+    option: str | None = None
+    """The node the caller's choice leads to."""
+    confidence: float | None = None
+    outcome: str | None = None
+    """next, invalid, silence, repeat, back, fallback, option, enqueued, bridged, queue-full,
+    hangup, completed, busy, no-answer, failed, ... (Twilio's own words where it has them)."""
+    detail: dict[str, Any] = field(default_factory=dict)
+    caller: str | None = None
+    """The caller's number: masked or hashed by the recorder before it is stored."""
+    at: float = field(default_factory=time.time)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Recorder(Protocol):
+    """Somewhere events go. ``record`` must never raise and never block for long."""
+
+    def record(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LogRecorder:
+    """Log each event on the ``ivr.calls`` logger, caller number masked."""
+
+    def record(self, event: Event) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        parts = [f"call={event.call_sid}", f"step={event.kind}"]
+        for name in ("node", "key", "option", "outcome", "language"):
+            value = getattr(event, name)
+            if value is not None:
+                parts.append(f"{name}={value}")
+        if event.caller:
+            parts.append(f"from={mask_number(event.caller)}")
+        parts.extend(f"{k}={v}" for k, v in event.detail.items())
+        log.info(" ".join(parts))
+
+    def close(self) -> None:
+        pass
