@@ -6,6 +6,7 @@ Nothing here knows about Flask or TwiML; the model is loaded once and then only 
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from .errors import MenuError, Problem
+from .hours import Schedule, is_open, zone
 
 Key = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
 KEYS: tuple[str, ...] = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "*", "#")
@@ -239,11 +241,84 @@ class HangupNode(_Node):
     say: Text | None = Field(None, description="Said before hanging up.")
 
 
+class HoursNode(_Node, Schedule):
+    """Route by the clock: to `open` in opening hours, else to `closed`.
+
+    On a closure day the closure's own message is said first, then the caller goes to `closed`.
+    """
+
+    kind: Literal["hours"]
+    open: str = Field(description="Where a caller goes while the service is open.")
+    closed: str = Field(
+        description="Where a caller goes while it is closed (after any closure's message)."
+    )
+
+
 Node = Annotated[
-    MenuNode | MessageNode | QueueNode | TransferNode | HangupNode,
+    MenuNode | MessageNode | QueueNode | TransferNode | HangupNode | HoursNode,
     Field(discriminator="kind"),
 ]
-NODE_KINDS = ("menu", "message", "queue", "transfer", "hangup")
+NODE_KINDS = ("menu", "message", "queue", "transfer", "hangup", "hours")
+
+
+class Announcement(_Model):
+    """A message played at the start of every call while it is on and within its window."""
+
+    name: str | None = Field(
+        None, description="A short name for people and logs, e.g. 'A34 closure'."
+    )
+    say: Text = Field(description="The words, per language when the menu has several.")
+    enabled: bool = Field(True, description="Switch it on (true) or off (false).")
+    starts: dt.datetime | None = Field(
+        None,
+        description=(
+            "When it starts playing, e.g. 2026-11-29T08:00 (local time in `timezone` unless "
+            "an offset is given); none: already started."
+        ),
+    )
+    ends: dt.datetime | None = Field(
+        None, description="When it stops playing (exclusive); none: until switched off."
+    )
+    timezone: str = Field(
+        "Europe/London", description="IANA time zone for `starts` and `ends` without an offset."
+    )
+    key: Key | None = Field(
+        None, description="A key the caller may press during it, e.g. '5'; needs `goto`."
+    )
+    goto: str | None = Field(None, description="The node that `key` leads to.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Announcement:
+        if (self.key is None) != (self.goto is None):
+            raise ValueError("`key` and `goto` go together: give both or neither")
+        starts, ends = self.window()
+        if starts is not None and ends is not None and ends <= starts:
+            raise ValueError("`ends` is not after `starts`")
+        return self
+
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """``starts`` and ``ends`` as aware datetimes."""
+        tz = zone(self.timezone)
+
+        def aware(value: dt.datetime | None) -> dt.datetime | None:
+            if value is None or value.tzinfo is not None:
+                return value
+            return value.replace(tzinfo=tz)
+
+        return aware(self.starts), aware(self.ends)
+
+    def active(self, now: dt.datetime) -> bool:
+        """Whether it plays for a call starting at ``now`` (an aware datetime)."""
+        if not self.enabled:
+            return False
+        starts, ends = self.window()
+        return (starts is None or starts <= now) and (ends is None or now < ends)
 
 
 class MenuFile(_Model):
@@ -257,7 +332,14 @@ class MenuFile(_Model):
         default_factory=dict,
         description="Languages besides the default, each with its voice, e.g. cy-GB.",
     )
-    nodes: dict[Annotated[str, Field(pattern=NODE_ID)], Node] = Field(min_length=1)
+    nodes: dict[Annotated[str, Field(pattern=NODE_ID)], Node] = Field(
+        min_length=1,
+        description="Every node of the menu by id (letters, digits, - and _); `kind` says what.",
+    )
+    announcements: list[Announcement] = Field(
+        default_factory=list,
+        description="Messages played at the start of every call while on and in their window.",
+    )
 
 
 def to_e164(number: str, region: str = "GB") -> str:
@@ -294,6 +376,8 @@ class Step:
     """What happened: option, repeat, back, invalid, silence, fallback, next, moved."""
     key: str | None = None
     confidence: float | None = None
+    message: Text | None = None
+    """Words to say before going on: a closure's own message."""
 
 
 @dataclass(frozen=True)
@@ -455,6 +539,45 @@ class Menu:
             confidence=m.confidence,
         )
 
+    # -- the clock ---------------------------------------------------------------
+
+    def route_hours(self, node_id: str, language: str, now: dt.datetime) -> Step:
+        """The step out of hours node ``node_id`` at ``now`` (an aware datetime)."""
+        node = self.nodes[node_id]
+        if not isinstance(node, HoursNode):
+            return Step(node_id, language, outcome="next")
+        open_now, closure = is_open(node, now)
+        if open_now:
+            return Step(node.open, language, outcome="open")
+        return Step(
+            node.closed,
+            language,
+            outcome="closure" if closure is not None else "closed",
+            message=closure.say if closure is not None else None,
+        )
+
+    def resolve(self, node_id: str, language: str, now: dt.datetime) -> tuple[str, list[Text]]:
+        """Follow hours nodes from ``node_id`` to the node a caller hears, and what to say first.
+
+        Validation forbids a loop made only of hours nodes, so this ends.
+        """
+        messages: list[Text] = []
+        while isinstance(self.nodes.get(node_id), HoursNode):
+            step = self.route_hours(node_id, language, now)
+            if step.message is not None:
+                messages.append(step.message)
+            node_id = step.node
+        return node_id, messages
+
+    def active_announcements(self, now: dt.datetime) -> list[Announcement]:
+        """The announcements that play for a call starting at ``now``, in file order."""
+        return [a for a in self.file.announcements if a.active(now)]
+
+    def announcement_for_key(self, key: str, now: dt.datetime) -> Announcement | None:
+        """The active announcement offering ``key``, if any."""
+        key = key.strip()[:1]
+        return next((a for a in self.active_announcements(now) if key and a.key == key), None)
+
     # -- structure ---------------------------------------------------------------
 
     def edges(self, node_id: str) -> Iterator[tuple[str, str, str]]:
@@ -476,13 +599,18 @@ class Menu:
                 yield ("leave", node.on_leave, "dashed")
         elif isinstance(node, TransferNode):
             yield ("failed", node.on_fail, "dashed")
+        elif isinstance(node, HoursNode):
+            yield ("open", node.open, "solid")
+            yield ("closed", node.closed, "solid")
 
     def reachable(self) -> set[str]:
         seen = {self.start}
         todo = deque([self.start])
-        if self.defaults.error_node:
-            seen.add(self.defaults.error_node)
-            todo.append(self.defaults.error_node)
+        roots = [self.defaults.error_node] + [a.goto for a in self.file.announcements]
+        for root in roots:
+            if root and root in self.nodes and root not in seen:
+                seen.add(root)
+                todo.append(root)
         while todo:
             for _, target, _ in self.edges(todo.popleft()):
                 if target in self.nodes and target not in seen:
@@ -555,7 +683,9 @@ class _Locator:
                 pos = self.positions[path]
                 line = self.text.count("\n", 0, pos) + 1
                 return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
-            path = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            # A top-level name that is not in the file (a default) has no parent to try.
+            path = shorter if shorter != path else ""
         return None, None
 
     def _ws(self) -> None:
@@ -622,6 +752,16 @@ def _texts(model: BaseModel, path: str) -> Iterator[tuple[str, Any]]:
         sub = f"{path}.{key}" if path else key
         if isinstance(value, BaseModel):
             yield from _texts(value, sub)
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, BaseModel) for v in value.values())
+        ):
+            for k, v in value.items():  # nodes, languages
+                yield from _texts(v, f"{sub}.{k}")
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            for i, v in enumerate(value):  # options, closures, announcements
+                yield from _texts(v, f"{sub}[{i}]")
         elif name in ("say", "prompt", "invalid", "silence", "reminder") or (
             isinstance(model, Phrasebook)
         ):
@@ -630,9 +770,6 @@ def _texts(model: BaseModel, path: str) -> Iterator[tuple[str, Any]]:
         elif name == "messages":
             for i, v in enumerate(value):
                 yield f"{sub}[{i}]", v
-        elif name == "options":
-            for i, o in enumerate(value):
-                yield from _texts(o, f"{sub}[{i}]")
 
 
 _ALLOWED_PLACEHOLDERS = {"position": {"position"}, "wait": {"minutes"}}
@@ -716,6 +853,25 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
                 )
         elif isinstance(node, TransferNode):
             ref(f"{base}.on_fail", node.on_fail)
+        elif isinstance(node, HoursNode):
+            ref(f"{base}.open", node.open)
+            ref(f"{base}.closed", node.closed)
+            if node.open == node.closed:
+                warnings.append(Problem(f"{base}.closed", "is the same node as `open`"))
+
+    errors.extend(_hours_loops(nodes))
+    keys: dict[str, int] = {}
+    for i, a in enumerate(f.announcements):
+        ref(f"announcements[{i}].goto", a.goto)
+        if a.key is not None and a.enabled:
+            if a.key in keys:
+                errors.append(
+                    Problem(
+                        f"announcements[{i}].key",
+                        f"key {a.key!r} is already used by announcements[{keys[a.key]}]",
+                    )
+                )
+            keys.setdefault(a.key, i)
 
     for path, value in _texts(f, ""):
         if isinstance(value, dict):
@@ -727,7 +883,13 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
                     errors.append(Problem(f"{path}.{lang}", f"unknown language {lang!r}"))
         elif not value.strip():
             errors.append(Problem(path, "is empty"))
-        elif len(langs) > 1 and not path.startswith("defaults.phrases"):
+        elif len(langs) > 1 and path.startswith("defaults.phrases"):
+            # A built-in phrase may stay in one language, but a caller who chose another
+            # would hear it in the wrong words: worth telling the author.
+            warnings.append(
+                Problem(path, f"has one text for every language ({', '.join(langs)})")
+            )
+        elif len(langs) > 1:
             errors.append(
                 Problem(path, f"needs a translation for each language ({', '.join(langs)})")
             )
@@ -743,6 +905,27 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
         for node_id in sorted(set(nodes) - menu.reachable()):
             warnings.append(Problem(f"nodes.{node_id}", "is not reachable from the start node"))
     return errors, warnings
+
+
+def _hours_loops(nodes: dict[str, Any]) -> list[Problem]:
+    """Hours nodes that lead back to themselves through hours nodes only (an endless loop)."""
+    problems = []
+    for node_id, node in nodes.items():
+        if not isinstance(node, HoursNode):
+            continue
+        todo, seen = [node.open, node.closed], set()
+        while todo:
+            target = todo.pop()
+            if target == node_id:
+                problems.append(
+                    Problem(f"nodes.{node_id}", "leads back to itself through hours nodes only")
+                )
+                break
+            nxt = nodes.get(target)
+            if isinstance(nxt, HoursNode) and target not in seen:
+                seen.add(target)
+                todo.extend([nxt.open, nxt.closed])
+    return problems
 
 
 def parse_menu(text: str, source: str = "menus.json") -> Menu:
