@@ -407,13 +407,14 @@ class Menu:
                 if not target:
                     continue
                 if re.search(rf"\b{re.escape(target)}\b", said):
-                    score = 1.0
+                    # The longest phrase heard wins: "business crime" beats "crime".
+                    score = 1.0 + len(target) / 1000
                 else:
                     score = difflib.SequenceMatcher(None, target, said).ratio()
                 if score > best[0]:
                     best = (score, option)
         if best[1] is not None and best[0] >= 0.75:
-            return Match(best[1], best[1].key, round(best[0], 2))
+            return Match(best[1], best[1].key, round(min(best[0], 1.0), 2))
         return Match(None, None, round(best[0], 2) if best[0] else None)
 
     def choose(
