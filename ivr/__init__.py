@@ -44,9 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
-    store = MenuStore(
-        app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu
-    )
+    store = MenuStore(app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu)
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)

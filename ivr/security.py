@@ -50,8 +50,9 @@ def require_twilio_signature(view: F) -> F:
             return view(*args, **kwargs)
         token = config["TWILIO_AUTH_TOKEN"]
         if not token:
-            log.error("403 %s: TWILIO_AUTH_TOKEN is not set, so no request can be verified",
-                      request.path)
+            log.error(
+                "403 %s: TWILIO_AUTH_TOKEN is not set, so no request can be verified", request.path
+            )
             abort(403)
         url = signed_url(request, config["PUBLIC_BASE_URL"])
         params = request.form if request.method == "POST" else {}

@@ -20,7 +20,6 @@ log = logging.getLogger("ivr.voice")
 bp = Blueprint("voice", __name__)
 
 
-
 def _last_resort() -> str:
     """The answer when even the menu's own apology cannot be rendered."""
     r = VoiceResponse()
@@ -289,8 +288,14 @@ def on_error(exc: Exception) -> Response | HTTPException:
         mask_number(request.form.get("From")),
     )
     try:
-        record(Event(sid, "error", node=request.view_args.get("node_id") if request.view_args
-                     else None, outcome=type(exc).__name__))
+        record(
+            Event(
+                sid,
+                "error",
+                node=request.view_args.get("node_id") if request.view_args else None,
+                outcome=type(exc).__name__,
+            )
+        )
         s = served()
         lang = language(s.menu)
         if request.args.get("recover"):
