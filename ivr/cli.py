@@ -95,3 +95,89 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         )
     )
     app.run(host=host, port=port, debug=debug)
+
+
+# -- authoring: the menu as a picture, and the editor schema ---------------------------------
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (renders on GitHub), Graphviz DOT, or SVG drawn by Graphviz `dot`.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout."
+)
+@click.option(
+    "--update-readme",
+    "readme",
+    is_flag=False,
+    flag_value="README.md",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Refresh the Mermaid picture between the menu-graph markers of README.md "
+    "(or the file given).",
+)
+def graph(file: str | None, fmt: str, output: str | None, readme: str | None) -> None:
+    """Draw the menu: every node by kind, every edge with its key.
+
+    Fallbacks and queue overflows are dashed. SVG needs Graphviz installed.
+
+    \b
+    Example:
+        ivr graph > menu.mmd
+        ivr graph --format svg -o menu.svg
+        ivr graph --update-readme
+    """
+    from .graph import GraphError, to_dot, to_mermaid, to_svg, update_markdown
+
+    try:
+        menu = load_menu(menu_path(file))
+        if readme is not None:
+            changed = update_markdown(readme, menu)
+            click.echo(f"{readme}: {'updated' if changed else 'already up to date'}")
+            return
+        text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](menu)
+    except (MenuError, GraphError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="menus.schema.json",
+    show_default=True,
+    help="Where to write the schema ('-' for stdout).",
+)
+def schema(output: str) -> None:
+    """Write the JSON Schema of menu files, for editors to complete and check as you type.
+
+    menus.json names it in "$schema"; regenerate it after changing the menu model.
+
+    \b
+    Example:
+        ivr schema
+        ivr schema -o - | jq '.properties | keys'
+    """
+    from .schema import schema_text
+
+    text = schema_text()
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"wrote {output}", err=True)

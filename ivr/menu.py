@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -146,7 +147,10 @@ class Defaults(_Model):
         None,
         description="Where a caller goes after a technical problem (default: the start node).",
     )
-    phrases: Phrasebook = Field(default_factory=Phrasebook)
+    phrases: Phrasebook = Field(
+        default_factory=Phrasebook,
+        description="What the system says between prompts (invalid key, silence, hold...).",
+    )
 
 
 class Option(_Model):
@@ -170,9 +174,11 @@ class _Node(_Model):
 class MenuNode(_Node):
     """A spoken menu: a prompt and options chosen by key or by speech."""
 
-    kind: Literal["menu"]
+    kind: Literal["menu"] = Field(description="A spoken menu of options.")
     prompt: Text | None = Field(None, description="Said before the options.")
-    options: list[Option] = Field(min_length=1)
+    options: list[Option] = Field(
+        min_length=1, description="The choices, each with its key, words and target node."
+    )
     back: str | None = Field(None, description="Node the back key returns to (none: no back key).")
     repeat_key: Key | None = Field(None, description="Overrides defaults.repeat_key.")
     back_key: Key | None = Field(None, description="Overrides defaults.back_key.")
@@ -187,7 +193,7 @@ class MenuNode(_Node):
 class MessageNode(_Node):
     """A spoken or recorded message, then another node or the end of the call."""
 
-    kind: Literal["message"]
+    kind: Literal["message"] = Field(description="A message, then another node or hang up.")
     say: Text | None = Field(None, description="Words spoken by text-to-speech.")
     play: str | None = Field(None, description="URL of a recording to play (after `say`).")
     loop: int = Field(1, ge=1, le=10, description="How many times to play the message.")
@@ -226,10 +232,10 @@ class Hold(_Model):
 class QueueNode(_Node):
     """Put the caller in a Twilio queue until a call handler answers."""
 
-    kind: Literal["queue"]
+    kind: Literal["queue"] = Field(description="Wait in a Twilio queue for a call handler.")
     queue: str = Field(min_length=1, max_length=64, description="Twilio queue friendly name.")
     say: Text | None = Field(None, description="Said before the caller joins the queue.")
-    hold: Hold = Field(default_factory=Hold)
+    hold: Hold = Field(default_factory=Hold, description="What the caller hears while waiting.")
     max_size: int = Field(
         100, ge=1, le=5000, description="Most callers the queue holds (set on Twilio)."
     )
@@ -243,7 +249,7 @@ class QueueNode(_Node):
 class TransferNode(_Node):
     """Put the caller through to another number."""
 
-    kind: Literal["transfer"]
+    kind: Literal["transfer"] = Field(description="Put the caller through to another number.")
     number: str = Field(description="The number to dial, e.g. +443001232040 or 0300 123 2040.")
     say: Text | None = Field(None, description="Said before dialling.")
     timeout: int = Field(30, ge=5, le=600, description="Seconds to ring before giving up.")
@@ -259,7 +265,7 @@ class TransferNode(_Node):
 class HangupNode(_Node):
     """Say goodbye (optionally) and end the call."""
 
-    kind: Literal["hangup"]
+    kind: Literal["hangup"] = Field(description="Say goodbye (optionally) and end the call.")
     say: Text | None = Field(None, description="Said before hanging up.")
 
 
@@ -269,7 +275,7 @@ class HoursNode(_Node, Schedule):
     On a closure day the closure's own message is said first, then the caller goes to `closed`.
     """
 
-    kind: Literal["hours"]
+    kind: Literal["hours"] = Field(description="Route by opening hours and closures.")
     open: str = Field(description="Where a caller goes while the service is open.")
     closed: str = Field(
         description="Where a caller goes while it is closed (after any closure's message)."
@@ -283,6 +289,18 @@ Node = Annotated[
 NODE_KINDS = ("menu", "message", "queue", "transfer", "hangup", "hours")
 
 
+LocalDateTime = Annotated[
+    dt.datetime,
+    # RFC 3339 "date-time" demands an offset; authors may leave it out to mean local time.
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$",
+        }
+    ),
+]
+
+
 class Announcement(_Model):
     """A message played at the start of every call while it is on and within its window."""
 
@@ -291,14 +309,14 @@ class Announcement(_Model):
     )
     say: Text = Field(description="The words, per language when the menu has several.")
     enabled: bool = Field(True, description="Switch it on (true) or off (false).")
-    starts: dt.datetime | None = Field(
+    starts: LocalDateTime | None = Field(
         None,
         description=(
             "When it starts playing, e.g. 2026-11-29T08:00 (local time in `timezone` unless "
             "an offset is given); none: already started."
         ),
     )
-    ends: dt.datetime | None = Field(
+    ends: LocalDateTime | None = Field(
         None, description="When it stops playing (exclusive); none: until switched off."
     )
     timezone: str = Field(
@@ -349,7 +367,9 @@ class MenuFile(_Model):
     schema_: str | None = Field(None, alias="$schema", description="The JSON Schema for editors.")
     name: str | None = Field(None, description="The service's name, for people and reports.")
     start: str = Field(description="The node a call starts at.")
-    defaults: Defaults = Field(default_factory=Defaults)
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="Settings every node inherits unless it overrides."
+    )
     languages: dict[str, Language] = Field(
         default_factory=dict,
         description="Languages besides the default, each with its voice, e.g. cy-GB.",
