@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -44,7 +45,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
-    store = MenuStore(app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu)
+    reload_every = app.config.get("IVR_MENU_RELOAD_SECONDS", 1.0)
+    store = MenuStore(
+        app.config["IVR_MENU_FILE"],
+        UrlRoutes(menu.defaults.language),
+        menu=menu,
+        reload_every=reload_every if reload_every and reload_every > 0 else None,
+    )
+    # Opening hours and announcements read the time from here; tests put a fixed clock in.
+    app.config.setdefault("IVR_CLOCK", _now)
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)
@@ -70,6 +79,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             ".env.example), or use `make run` for local testing without a Twilio account."
         )
     return app
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _logging(level: str) -> None:

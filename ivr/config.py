@@ -25,6 +25,16 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
 def default_menu_file() -> str:
     """``menus.json`` in the working directory, else the one beside the package (a checkout)."""
     here = Path("menus.json")
@@ -46,6 +56,8 @@ def from_env(dotenv: bool = True) -> dict[str, Any]:
         "IVR_TRUSTED_PROXIES": _int("IVR_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": _int("IVR_MAX_BODY_BYTES", 64 * 1024),
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),
+        # Live edits: seconds between checks of the menu file for changes; 0 turns them off.
+        "IVR_MENU_RELOAD_SECONDS": _float("IVR_MENU_RELOAD_SECONDS", 1.0),
         "HOST": os.environ.get("HOST", "127.0.0.1"),
         "PORT": _int("PORT", 5000),
     }

@@ -930,7 +930,22 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
                 )
             keys.setdefault(a.key, i)
 
+    # A language choice is said in the language it chooses, so needs only that text.
+    own_language = {
+        f"nodes.{node_id}.options[{i}].say": o.language
+        for node_id, node in nodes.items()
+        if isinstance(node, MenuNode)
+        for i, o in enumerate(node.options)
+        if o.language is not None
+    }
     for path, value in _texts(f, ""):
+        if path in own_language:
+            lang = own_language[path]
+            if isinstance(value, dict) and not value.get(lang, "").strip():
+                errors.append(Problem(path, f"has no {lang} text (the language it offers)"))
+            elif isinstance(value, str) and not value.strip():
+                errors.append(Problem(path, "is empty"))
+            continue
         if isinstance(value, dict):
             for lang in langs:
                 if not value.get(lang, "").strip():

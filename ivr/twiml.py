@@ -7,6 +7,7 @@ cached, so a webhook's cost is a dictionary look-up.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from functools import lru_cache
 from typing import Protocol
@@ -15,7 +16,9 @@ from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
 
 from .menu import (
     TWILIO_HOLD_MUSIC,
+    Announcement,
     HangupNode,
+    HoursNode,
     Menu,
     MenuNode,
     MessageNode,
@@ -48,6 +51,10 @@ class Routes(Protocol):
 
     def recover(self, node_id: str, language: str) -> str:
         """Like ``node``, marked as recovery from a fault so a second fault cannot loop."""
+        ...
+
+    def announcement(self, language: str) -> str:
+        """Where a key pressed during the start-of-call announcements goes."""
         ...
 
 
@@ -95,7 +102,9 @@ class Renderer:
             if node.prompt is not None:
                 say(gather, menu.text(node.prompt, language), language)
             for option in node.options:
-                say(gather, menu.text(option.say, language), language)
+                # A language choice is offered in its own language: "I barhau yn Gymraeg...".
+                spoken = option.language or language
+                say(gather, menu.text(option.say, spoken), spoken)
             if menu.repeat_key(node):
                 say(gather, menu.phrase("repeat", language), language)
             if menu.back_key(node):
@@ -141,6 +150,10 @@ class Renderer:
             if node.say is not None:
                 say(r, menu.text(node.say, language), language)
             r.hangup()
+        elif isinstance(node, HoursNode):
+            # The route depends on the time of the call, so it is decided by the node's own
+            # webhook (see ``hours``), never baked into a cached document.
+            r.redirect(self.routes.node(node_id, language), method="POST")
         else:  # pragma: no cover - the model admits no other kinds
             raise TypeError(f"cannot render node kind {type(node).__name__}")
 
@@ -168,6 +181,47 @@ class Renderer:
     def render(self, step: Step, came_from: str | None = None) -> str:
         """TwiML for a :class:`Step` of the menu model."""
         return self.step(step.node, step.language, step.attempt, step.notice, came_from)
+
+    # -- the clock: opening hours and announcements ---------------------------------
+
+    def hours(self, node_id: str, language: str, now: dt.datetime) -> str:
+        """TwiML for arriving at hours node ``node_id`` at ``now``: closure words, then on."""
+        target, messages = self.menu.resolve(node_id, language, now)
+        if not messages:
+            return self.step(target, language)
+        r = VoiceResponse()
+        for message in messages:
+            self._say(r, self.menu.text(message, language), language)
+        self._body(r, target, language, 1)
+        return str(r)
+
+    def announcements(self, active: list[Announcement], language: str) -> str:
+        """The start of a call while announcements are on: each in every language, then start.
+
+        They come before any language choice, so each is said in every language of the menu,
+        the default first, as bilingual services do. A key offered by one of them is listened
+        for while they play and for a moment after.
+        """
+        menu = self.menu
+        r = VoiceResponse()
+        keyed = [a for a in active if a.key is not None]
+        parent: VoiceResponse | Gather = r
+        if keyed:
+            parent = Gather(
+                input="dtmf",
+                action=self.routes.announcement(language),
+                method="POST",
+                num_digits=1,
+                timeout=2,
+                finish_on_key="",
+            )
+        for a in active:
+            for lang in menu.languages:
+                self._say(parent, menu.text(a.say, lang), lang)
+        if keyed:
+            r.append(parent)
+        self._body(r, menu.start, language, 1)
+        return str(r)
 
     def _apology(self, language: str, then: str) -> str:
         """Apologise for a fault (with the 999 advice) and route on to ``then``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from urllib.parse import quote
 
@@ -66,9 +67,17 @@ class UrlRoutes:
     def recover(self, node_id: str, language: str) -> str:
         return f"/node/{node_id}{self._q(language, recover=1)}"
 
+    def announcement(self, language: str) -> str:
+        return f"/announcement{self._q(language)}"
+
 
 def served() -> Served:
     return current_app.extensions["ivr"].store.served
+
+
+def now() -> dt.datetime:
+    """The time of this request, from the app's clock (tests fix it)."""
+    return current_app.config["IVR_CLOCK"]()
 
 
 def record(event: Event) -> None:
@@ -118,7 +127,33 @@ def voice() -> Response:
             detail={"to": request.form.get("To", "")[:32]},
         )
     )
+    active = s.menu.active_announcements(now())
+    if active:
+        return twiml(s.renderer.announcements(active, lang))
     return twiml(s.renderer.step(s.menu.start, lang))
+
+
+@bp.post("/announcement")
+@require_twilio_signature
+def announcement() -> Response:
+    """A key pressed during the start-of-call announcements: its node, or the start."""
+    s = served()
+    lang = language(s.menu)
+    digits = request.form.get("Digits", "")[:32]
+    found = s.menu.announcement_for_key(digits, now())
+    target = found.goto if found is not None and found.goto is not None else s.menu.start
+    record(
+        Event(
+            call_sid(),
+            "announcement",
+            node=target,
+            language=lang,
+            key=digits[:1] or None,
+            outcome="option" if found is not None else "start",
+            detail={"announcement": found.name} if found is not None else {},
+        )
+    )
+    return twiml(s.renderer.step(target, lang))
 
 
 @bp.post("/node/<node_id>")
@@ -130,6 +165,12 @@ def node(node_id: str) -> Response:
     if node_id not in s.menu.nodes:
         return moved(s, node_id, lang)
     kind = s.menu.node(node_id).kind
+    if kind == "hours":
+        at = now()
+        step = s.menu.route_hours(node_id, lang, at)
+        outcome, detail = step.outcome, {"next": step.node}
+        record(Event(call_sid(), kind, node=node_id, language=lang, outcome=outcome, detail=detail))
+        return twiml(s.renderer.hours(node_id, lang, at))
     record(Event(call_sid(), kind, node=node_id, language=lang))
     return twiml(s.renderer.step(node_id, lang))
 
