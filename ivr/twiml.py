@@ -210,7 +210,8 @@ class Renderer:
                 if avg_wait < 60:
                     self._say(r, menu.phrase("wait_short", language), language)
                 else:
-                    minutes = math.ceil(avg_wait / 60)
+                    # Never "about 1 minutes": a minute or more reads as at least two.
+                    minutes = max(2, math.ceil(avg_wait / 60))
                     self._say(r, menu.phrase("wait", language).format(minutes=minutes), language)
         if hold.messages:
             message = hold.messages[cycle % len(hold.messages)]
