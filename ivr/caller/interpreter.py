@@ -70,7 +70,10 @@ def speaking_time(text: str) -> float:
 
 def _country(number: str) -> str | None:
     try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+        # By country code, so fictional (Ofcom drama) numbers still get their country.
+        region = phonenumbers.region_code_for_country_code(
+            phonenumbers.parse(number, None).country_code
+        )
     except phonenumbers.NumberParseException:
         return None
     return region if region and region != "ZZ" else None
