@@ -437,11 +437,22 @@ def test_leave_from_a_gather_in_the_wait_url():
         "/pressed",
         "/after",
     ]
-    assert record.requests[2].params["QueuePosition"] == "3"
+    # The gather's action is the next wait document: one cycle later, one place nearer.
+    assert [r.params["QueuePosition"] for r in record.requests[1:3]] == ["3", "2"]
     assert last_params(record)["QueueResult"] == "leave"
     assert "QueueTime" in last_params(record)
     assert [e.text for e in record.of_kind("say")][-1] == "Queue result leave"
     assert "leave" in kinds(record)
+
+
+def test_a_wait_document_that_redirects_to_itself_is_not_a_loop():
+    # A handler may answer at every wait document, however the caller got to it.
+    app = queue_app("<Say>Hold, position {QueuePosition}</Say><Redirect>/wait</Redirect>")
+    record = call(app, queue_waits=25)
+    waits = [r for r in record.requests if r.url.endswith("/wait")]
+    assert len(waits) == 25
+    assert [w.params["QueuePosition"] for w in waits[:4]] == ["3", "2", "1", "1"]
+    assert record.outcome.queue_result == "bridged"
 
 
 def test_leave_without_action_runs_the_next_verb():

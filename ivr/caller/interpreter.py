@@ -681,6 +681,9 @@ class Call:
         )
         result: str | None = None
         hung_up_by = "caller"
+        # Each waitUrl document (first, re-requested when it ends, or reached by <Redirect> or
+        # a <Gather> action) is one wait cycle; before each, a handler may answer.
+        next_wait: _Fetch | None = None
         while result is None:
             state = QueueState(name, sid, q.position, q.queue_time, q.position, q.cycle)
             choice = self.caller.on_queue(state)
@@ -696,7 +699,7 @@ class Call:
                 self._emit("queue-wait", queue=name, position=q.position, seconds=q.queue_time)
                 started = self.clock
                 try:
-                    self._wait_cycle(q, wait_url, wait_method, url)
+                    next_wait = self._wait_document(q, next_wait, wait_url, wait_method)
                 except _Leave:
                     result = "leave"
                 except _CallOver as over:
@@ -724,17 +727,19 @@ class Call:
             return _Fetch(action, method, params)
         return None  # no action: on with the next verb after <Enqueue>
 
-    def _wait_cycle(self, q: _Queue, wait_url: str | None, wait_method: str, url: str) -> None:
+    def _wait_document(
+        self, q: _Queue, fetch: _Fetch | None, wait_url: str | None, wait_method: str
+    ) -> _Fetch | None:
+        """Run one wait document; return where the next one comes from (None: the waitUrl)."""
         if wait_url is None:
             self._emit("play", url=HOLD_MUSIC, detail={"hold_music": True})
             self.clock += self.play_seconds
-            return
-        fetch: _Fetch | None = _Fetch(wait_url, wait_method, self._queue_params(q))
-        while fetch is not None:
-            document = self._fetch(fetch, wait=True)
-            fetch = self._run_verbs(document, q)
-            if fetch is not None:
-                fetch.params = self._queue_params(q) | fetch.params
+            return None
+        if fetch is None:
+            fetch = _Fetch(wait_url, wait_method)
+        fetch.params = self._queue_params(q) | fetch.params
+        document = self._fetch(fetch, wait=True)
+        return self._run_verbs(document, q)
 
 
 def simulate(
