@@ -138,11 +138,12 @@ class ScriptedCaller:
 
 
 def parse_input(line: str) -> Input:
-    """Read what a person typed: keys (0-9 * #), ``hangup``, nothing (silence), or words."""
+    """Read what a person typed: keys (0-9 * #), ``h`` or ``hangup``, nothing (silence), or
+    words (speech)."""
     text = line.strip()
     if not text:
         return Input.silence()
-    if text.lower() in ("hangup", "hang-up", "/hangup", "/h"):
+    if text.lower() in ("h", "hangup", "hang-up", "/hangup", "/h"):
         return Input.hangup()
     compact = text.replace(" ", "")
     if _KEYS.match(compact):
@@ -169,7 +170,7 @@ class InteractiveCaller:
         if "speech" in prompt.input:
             accepts.append("words to say")
         what = "record: words to say" if prompt.record else " or ".join(accepts)
-        line = self._line(f"[{what}; Enter = silence; 'hangup']")
+        line = self._line(f"[{what}; Enter = silence; h = hang up]")
         return Input.hangup() if line is None else parse_input(line)
 
     def on_queue(self, state: QueueState) -> QueueChoice:

@@ -37,7 +37,7 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
     if kind == "pause":
         return f"  [pause {event.seconds:g}s]"
     if kind == "gather":
-        what = d.get("input", "dtmf").replace("dtmf", "keys")
+        what = " or ".join("keys" if i == "dtmf" else i for i in d.get("input", "dtmf").split())
         extra = f", {d['numDigits']} digit(s)" if d.get("numDigits") else ""
         return f"  ... listening for {what}{extra} (timeout {event.seconds:g}s)"
     if kind == "input":
