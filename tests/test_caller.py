@@ -735,3 +735,37 @@ def test_events_and_outcome_are_json_ready():
     assert data["call_sid"] == record.call_sid
     assert data["events"][0]["kind"] == "request"
     assert data["outcome"]["kind"] == "message"
+
+
+# -- the project's own 101 app --------------------------------------------------------------
+
+
+@pytest.fixture
+def ivr_app():
+    from ivr import create_app
+
+    return create_app(
+        {
+            "TESTING": True,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "PUBLIC_BASE_URL": None,
+            "IVR_ALLOW_UNSIGNED": False,
+            "IVR_LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def test_the_101_menu_by_keys_reaches_a_queue(ivr_app):
+    record = call(ivr_app, Input.press("1"), queue_waits=2)
+    assert all(r.status == 200 for r in record.requests)  # every signature accepted
+    assert record.outcome.kind == "enqueued"
+    assert record.outcome.queue_result == "bridged"
+    says = record.of_kind("say")
+    assert all(s.language == "en-GB" for s in says)
+    assert "999" in says[0].text
+
+
+def test_the_101_menu_survives_silence_and_wrong_keys(ivr_app):
+    record = call(ivr_app, Input.press("9"), Input.silence(), Input.silence(), Input.silence())
+    assert record.outcome.kind != "error", transcript(record, verbose=True)
+    assert all(r.status == 200 for r in record.requests)
