@@ -769,3 +769,13 @@ def test_the_101_menu_survives_silence_and_wrong_keys(ivr_app):
     record = call(ivr_app, Input.press("9"), Input.silence(), Input.silence(), Input.silence())
     assert record.outcome.kind != "error", transcript(record, verbose=True)
     assert all(r.status == 200 for r in record.requests)
+
+
+def test_a_bad_attribute_refuses_the_whole_document_before_anything_is_said():
+    app = flask_app(
+        {"/voice": lambda: xml('<Say>Hello</Say><Gather><Say loop="x">Hi</Say></Gather>')}
+    )
+    record = call(app)
+    assert isinstance(record.outcome.error, TwiMLSchemaError)
+    assert record.outcome.error.element == "Say"
+    assert not record.of_kind("say")

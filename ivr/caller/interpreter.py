@@ -79,6 +79,23 @@ def _country(number: str) -> str | None:
     return region if region and region != "ZZ" else None
 
 
+WHOLE_NUMBER_ATTRIBUTES = ("loop", "length", "numDigits", "timeout", "maxLength")
+METHOD_ATTRIBUTES = ("method", "waitUrlMethod")
+
+
+def _attribute_problem(element: ET.Element) -> str | None:
+    """What is wrong with a verb's attributes, checked before the document runs."""
+    for name in WHOLE_NUMBER_ATTRIBUTES:
+        raw = element.get(name)
+        if raw is not None and raw.strip() and not raw.strip().isdigit():
+            return f'<{element.tag} {name}="{raw}">: not a whole number'
+    for name in METHOD_ATTRIBUTES:
+        raw = element.get(name)
+        if raw is not None and raw.strip().upper() not in ("GET", "POST"):
+            return f'<{element.tag} {name}="{raw}">: use GET or POST'
+    return None
+
+
 @dataclass
 class _Fetch:
     url: str
@@ -396,6 +413,11 @@ class Call:
                         raise fail(f"<{child.tag}> cannot be nested in <Say>", child.tag)
             elif tag in LEAF_VERBS and children:
                 raise fail(f"<{children[0].tag}> cannot be nested in <{tag}>", children[0].tag)
+            if tag in SIMULATED:
+                for element in [verb, *(c for c in children if c.tag in SIMULATED)]:
+                    problem = _attribute_problem(element)
+                    if problem:
+                        raise fail(problem, element.tag)
 
     # -- attributes -------------------------------------------------------------------------
 
