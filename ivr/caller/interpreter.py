@@ -535,6 +535,7 @@ class Call:
             result=choice.kind,
             digits=choice.value if choice.kind == "dtmf" else None,
             speech=choice.value if choice.kind == "speech" else None,
+            detail={"note": choice.value} if choice.kind == "hangup" and choice.value else {},
         )
         return choice
 

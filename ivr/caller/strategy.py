@@ -124,7 +124,7 @@ class ScriptedCaller:
     def on_gather(self, prompt: GatherPrompt) -> Input:
         if self.steps:
             return self.steps.popleft()
-        return Input.silence() if prompt.in_queue else Input.hangup()
+        return Input.silence() if prompt.in_queue else Input("hangup", "end of script")
 
     def on_queue(self, state: QueueState) -> QueueChoice:
         if self.queue == "queue-full":

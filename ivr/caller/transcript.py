@@ -47,7 +47,7 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
             return f"> caller says {event.speech!r}"
         if event.result == "silence":
             return "> caller stays silent"
-        return "> caller hangs up"
+        return "> caller hangs up" + (f" ({d['note']})" if d.get("note") else "")
     if kind == "redirect":
         return f"  -> redirect to {event.url}" if verbose else None
     if kind == "record":
