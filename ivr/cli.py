@@ -320,3 +320,68 @@ def call(
             click.echo(f"Outcome: {outcome.summary()}")
     if outcome.error is not None:
         raise click.ClickException(outcome.error.describe())
+
+
+# --- `ivr paths`: every route through the menu (ivr.paths) ----------------------------------
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--wpm",
+    type=click.IntRange(60, 300),
+    default=150,
+    show_default=True,
+    help="Speaking rate for the estimate, in words a minute.",
+)
+@click.option("--max-seconds", type=float, default=60, show_default=True, help="Flag above this.")
+@click.option("--max-menus", type=int, default=3, show_default=True, help="Flag above this.")
+@click.option("--all", "all_routes", is_flag=True, help="Every route, not only the quickest.")
+@click.option("--json", "as_json", is_flag=True, help="Print routes and findings as JSON.")
+def paths(
+    file: str | None,
+    wpm: int,
+    max_seconds: float,
+    max_menus: int,
+    all_routes: bool,
+    as_json: bool,
+) -> None:
+    """Walk every route through the menu: keys and listening time to each destination.
+
+    Prints, slowest first, the quickest way to each destination (a queue, a transfer, or a
+    message that ends the call): the keys, how long the caller listens to get there (words
+    at --wpm, pauses, and timeouts where a route needs them) and how many menus. Flags dead
+    ends, loops with no way out, unreachable nodes, and destinations that keys reach only
+    after more than --max-seconds or --max-menus; exits 1 if there is any.
+
+    Example:
+
+        ivr paths menus.json
+
+        ivr paths --all --wpm 130
+    """
+    import json
+
+    from .paths import table, walk_paths
+
+    path = menu_path(file)
+    try:
+        menu = load_menu(path)
+    except MenuError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = walk_paths(menu, words_per_minute=wpm, max_seconds=max_seconds, max_menus=max_menus)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        routes = report.routes if all_routes else report.fastest
+        click.echo(table(routes))
+        click.echo(
+            f"\n{len(report.fastest)} destinations, {len(report.routes)} routes; "
+            f"listening estimated at {wpm} words a minute."
+        )
+        for finding in report.findings:
+            click.echo(f"  {finding}", err=True)
+        if report.ok:
+            click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
+    if not report.ok:
+        sys.exit(1)
