@@ -779,3 +779,18 @@ def test_a_bad_attribute_refuses_the_whole_document_before_anything_is_said():
     assert isinstance(record.outcome.error, TwiMLSchemaError)
     assert record.outcome.error.element == "Say"
     assert not record.of_kind("say")
+
+
+def test_ssml_inside_say_is_heard_as_its_text():
+    app = flask_app(
+        {
+            "/voice": lambda: xml(
+                '<Say voice="Polly.Joanna">Hello <break time="1s"/>'
+                '<amazon:effect name="whispered">quietly</amazon:effect> '
+                '<say-as interpret-as="digits">101</say-as></Say>'
+            )
+        }
+    )
+    record = call(app)
+    assert record.outcome.kind == "message", transcript(record)
+    assert record.of_kind("say")[0].text == "Hello quietly 101"

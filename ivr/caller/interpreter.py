@@ -8,6 +8,7 @@ the real caller would act, and records every event on the way.
 
 from __future__ import annotations
 
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -77,6 +78,28 @@ def _country(number: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     return region if region and region != "ZZ" else None
+
+
+_PREFIX = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]")
+
+
+def _parse(body: bytes) -> ET.Element:
+    """Parse TwiML; SSML such as ``<amazon:effect>`` uses a prefix nobody declares, which
+    Twilio accepts, so declare any such prefix on <Response> and try again."""
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError as exc:
+        if "unbound prefix" not in str(exc):
+            raise
+        prefixes = sorted(set(_PREFIX.findall(body)) - {b"xml", b"xmlns"})
+        declared = b"".join(b' xmlns:%s="urn:ivr101:%s"' % (p, p) for p in prefixes)
+        patched, count = re.subn(rb"<Response(?=[\s/>])", b"<Response" + declared, body, count=1)
+        if not count:
+            raise
+        try:
+            return ET.fromstring(patched)
+        except ET.ParseError:
+            raise exc from None
 
 
 WHOLE_NUMBER_ATTRIBUTES = ("loop", "length", "numDigits", "timeout", "maxLength")
@@ -347,7 +370,7 @@ class Call:
                 **context,  # type: ignore[arg-type]
             )
         try:
-            root = ET.fromstring(response.body)
+            root = _parse(response.body)
         except ET.ParseError as exc:
             raise TwiMLParseError(
                 f"the document is not well-formed XML: {exc}",
