@@ -62,7 +62,8 @@ class Outcome:
     ``kind``: ``enqueued`` (``queue`` and ``queue_result``: bridged, or hangup while waiting),
     ``dialled`` (a <Dial> connected: ``dialled`` and ``dial_status``), ``message`` (the app
     hung up after speaking: ``heard``), ``hangup`` (the app hung up, nothing said since the
-    caller's last input), ``caller-hangup``, ``rejected`` (``reason``) or ``error``.
+    caller's last input), ``caller-hangup``, ``rejected`` (``reason``) or ``error``. For
+    ``message`` and ``hangup``, ``reason`` is "end of document" when the TwiML simply ran out.
     ``queue`` and ``dialled`` are also set for any other kind when the call went through them.
     """
 
@@ -85,12 +86,13 @@ class Outcome:
             return f"dialled {', '.join(self.dialled)} (DialCallStatus={self.dial_status})"
         if self.kind == "rejected":
             return f"rejected ({self.reason})"
+        why = f" ({self.reason})" if self.reason else ""
         if self.kind == "message":
             last = self.heard[-1] if self.heard else ""
-            return f"message heard, then the app hung up: {last!r}"
+            return f"message heard, then the app hung up{why}: {last!r}"
         if self.kind == "caller-hangup":
             return "the caller hung up"
-        return "the app hung up"
+        return f"the app hung up{why}"
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "summary": self.summary()}

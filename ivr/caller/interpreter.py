@@ -214,7 +214,7 @@ class Call:
                 document = self._fetch(fetch)
                 fetch = self._run_verbs(document, None)
             self._emit("hangup", detail={"by": "app", "why": "end of document"})
-            self._finish("app")
+            self._finish("app", "end of document")
         except _CallOver as over:
             self._finish(over.how, over.reason)
         except ApplicationError as error:
