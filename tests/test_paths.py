@@ -158,3 +158,41 @@ def test_cli_paths_json():
     data = json.loads(result.output)
     assert data["findings"] == []
     assert {d["destination"] for d in data["destinations"]} >= {"crime_queue", "general_queue"}
+
+
+def test_every_keyed_route_leads_the_real_webhooks_to_its_destination():
+    """Cross-check: dial the 101 app in-process with each route's keys (ivr.caller)."""
+    from ivr import create_app
+    from ivr.caller import Call, DialResult, Input, ScriptedCaller, WSGITransport
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "TWILIO_AUTH_TOKEN": "cross-check",
+            "PUBLIC_BASE_URL": None,
+            "IVR_ALLOW_UNSIGNED": False,
+            "IVR_LOG_LEVEL": "WARNING",
+        }
+    )
+    report = walk_paths(load_menu("menus.json"))
+    keyed = [r for r in report.routes if r.by_keys_only]
+    assert len(keyed) >= 7
+    for route in keyed:
+        caller = ScriptedCaller([Input.press(k) for k in route.keys], dial=DialResult())
+        record = Call(
+            WSGITransport(app), "http://localhost/voice", caller, auth_token="cross-check"
+        ).run()
+        outcome = record.outcome
+        assert outcome.kind != "error", (route, outcome.summary())
+        kind, _, what = route.label.partition(" ")
+        if kind == "queue":
+            assert (outcome.kind, outcome.queue) == ("enqueued", what), route
+            arrived = record.of_kind("enqueue")[0].at
+        elif kind == "transfer":
+            assert (outcome.kind, outcome.dialled) == ("dialled", (what,)), route
+            arrived = record.of_kind("dial")[0].at
+        else:
+            assert outcome.kind == "message", route
+            arrived = record.events[-1].at
+        # The simulator hears every menu in full; the estimate presses as soon as it can.
+        assert arrived + 0.5 >= route.seconds, (route, arrived)
