@@ -172,6 +172,7 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 @click.option(
     "--queue-hangup", "queue", flag_value="hangup", help="The caller gives up in a queue."
 )
+@click.option("--queue-error", "queue", flag_value="error", help="Twilio cannot queue the call.")
 @click.option(
     "--waits",
     type=click.IntRange(0),

@@ -794,3 +794,10 @@ def test_ssml_inside_say_is_heard_as_its_text():
     record = call(app)
     assert record.outcome.kind == "message", transcript(record)
     assert record.of_kind("say")[0].text == "Hello quietly 101"
+
+
+def test_twilio_failing_to_queue_the_call_goes_to_the_action():
+    app = queue_app("<Say>Hold</Say>")
+    record = call(app, queue="error")
+    assert last_params(record)["QueueResult"] == "error"
+    assert record.of_kind("say")[-1].text == "Queue result error"

@@ -734,8 +734,8 @@ class Call:
             state = QueueState(name, sid, q.position, q.queue_time, q.position, q.cycle)
             choice = self.caller.on_queue(state)
             self._caller_acted()
-            if choice == "queue-full":
-                result = "queue-full"
+            if choice in ("queue-full", "error"):
+                result = choice
             elif choice == "answer":
                 result = "bridged"
             elif choice == "hangup":
@@ -755,7 +755,7 @@ class Call:
             else:
                 raise ValueError(f"unknown queue choice {choice!r}")
         params = {"QueueResult": result}
-        if result != "queue-full":
+        if result not in ("queue-full", "error"):
             params |= {"QueueSid": sid, "QueueTime": str(q.queue_time)}
         self._emit("queue-result", queue=name, result=result, seconds=q.queue_time)
         self._queue = (name, result)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 InputKind = Literal["dtmf", "speech", "silence", "hangup"]
-QueueChoice = Literal["wait", "answer", "hangup", "queue-full"]
+QueueChoice = Literal["wait", "answer", "hangup", "queue-full", "error"]
 DialStatus = Literal["completed", "answered", "busy", "no-answer", "failed", "canceled"]
 
 _KEYS = re.compile(r"^[0-9*#]+$")
@@ -104,7 +104,8 @@ class ScriptedCaller:
 
     In a queue: keep waiting ``queue_waits`` waitUrl cycles, then ``queue`` happens
     ("answer": a handler answers; "hangup": the caller gives up); ``"queue-full"`` makes
-    the queue refuse the call on entry. Gathers inside a waitUrl document take the next input
+    the queue refuse the call on entry, and ``"error"`` makes Twilio fail to queue it
+    (QueueResult=error). Gathers inside a waitUrl document take the next input
     too, but hear silence rather than a hang-up when the script has run out.
     """
 
@@ -112,7 +113,7 @@ class ScriptedCaller:
         self,
         steps: Iterable[Input] = (),
         *,
-        queue: Literal["answer", "hangup", "queue-full"] = "answer",
+        queue: Literal["answer", "hangup", "queue-full", "error"] = "answer",
         queue_waits: int = 1,
         dial: DialResult | None = None,
     ) -> None:
@@ -127,8 +128,8 @@ class ScriptedCaller:
         return Input.silence() if prompt.in_queue else Input("hangup", "end of script")
 
     def on_queue(self, state: QueueState) -> QueueChoice:
-        if self.queue == "queue-full":
-            return "queue-full"
+        if self.queue in ("queue-full", "error"):
+            return self.queue
         if state.cycle < self.queue_waits:
             return "wait"
         return self.queue
@@ -176,7 +177,7 @@ class InteractiveCaller:
     def on_queue(self, state: QueueState) -> QueueChoice:
         options = "Enter = keep waiting, a = a handler answers, h = hang up"
         if state.cycle == 0:
-            options += ", f = queue full"
+            options += ", f = queue full, e = Twilio cannot queue the call"
         line = self._line(f"[in queue {state.queue!r}: {options}]")
         if line is None:
             return "hangup"
@@ -187,6 +188,8 @@ class InteractiveCaller:
             return "hangup"
         if choice == "f" and state.cycle == 0:
             return "queue-full"
+        if choice == "e" and state.cycle == 0:
+            return "error"
         return "wait"
 
     def on_dial(self, targets: list[DialTarget]) -> DialResult:
