@@ -11,7 +11,7 @@ import math
 from functools import lru_cache
 from typing import Protocol
 
-from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
 
 from .menu import (
     TWILIO_HOLD_MUSIC,
@@ -250,4 +250,5 @@ def transfer_step(menu: Menu, node_id: str, language: str, status: str) -> Step 
     return Step(node.on_fail, language, notice="transfer_failed", outcome=status or "failed")
 
 
-HANGUP = str(VoiceResponse().hangup())
+# ``VoiceResponse().hangup()`` returns the <Hangup> element, not the response: append instead.
+HANGUP = str(VoiceResponse().append(Hangup()))
