@@ -487,7 +487,12 @@ class Menu:
         """``value`` in ``language`` (validation guarantees every language is present)."""
         if isinstance(value, str):
             return value
-        return value.get(language) or value[self.file.defaults.language]
+        # A language choice may hold only the language it offers (see _check).
+        return (
+            value.get(language)
+            or value.get(self.file.defaults.language)
+            or next(iter(value.values()))
+        )
 
     def phrase(self, name: str, language: str, node: Any = None) -> str:
         """A phrasebook entry, with a menu node's own override where it has one."""
@@ -738,9 +743,8 @@ class _Locator:
                 pos = self.positions[path]
                 line = self.text.count("\n", 0, pos) + 1
                 return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
-            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
-            # A top-level name that is not in the file (a default) has no parent to try.
-            path = shorter if shorter != path else ""
+            parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            path = "" if parent == path else parent
         return None, None
 
     def _ws(self) -> None:
@@ -799,32 +803,30 @@ class _Locator:
         return json.loads(m.group(0))
 
 
+TEXT_FIELDS = frozenset({"say", "prompt", "invalid", "silence", "reminder", "messages"})
+"""Fields holding words to speak (Text), checked for translations and placeholders."""
+
+
 def _texts(model: BaseModel, path: str) -> Iterator[tuple[str, Any]]:
-    """Every Text-typed value in a model tree, with its path."""
+    """Every Text value in a model tree, with its path."""
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
-        key = info.alias or name
-        sub = f"{path}.{key}" if path else key
+        sub = f"{path}.{info.alias or name}" if path else (info.alias or name)
         if isinstance(value, BaseModel):
             yield from _texts(value, sub)
-        elif (
-            isinstance(value, dict)
-            and value
-            and all(isinstance(v, BaseModel) for v in value.values())
-        ):
-            for k, v in value.items():  # nodes, languages
+        elif isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values()):
+            for k, v in value.items():
                 yield from _texts(v, f"{sub}.{k}")
-        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-            for i, v in enumerate(value):  # options, closures, announcements
+        elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+            for i, v in enumerate(value):
                 yield from _texts(v, f"{sub}[{i}]")
-        elif name in ("say", "prompt", "invalid", "silence", "reminder") or (
-            isinstance(model, Phrasebook)
-        ):
-            if value is not None:
-                yield sub, value
-        elif name == "messages":
+        elif value is None or not (name in TEXT_FIELDS or isinstance(model, Phrasebook)):
+            continue
+        elif isinstance(value, list):
             for i, v in enumerate(value):
                 yield f"{sub}[{i}]", v
+        else:
+            yield sub, value
 
 
 _ALLOWED_PLACEHOLDERS = {"position": {"position"}, "wait": {"minutes"}}
@@ -958,9 +960,7 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
         elif len(langs) > 1 and path.startswith("defaults.phrases"):
             # A built-in phrase may stay in one language, but a caller who chose another
             # would hear it in the wrong words: worth telling the author.
-            warnings.append(
-                Problem(path, f"has one text for every language ({', '.join(langs)})")
-            )
+            warnings.append(Problem(path, f"has one text for every language ({', '.join(langs)})"))
         elif len(langs) > 1:
             errors.append(
                 Problem(path, f"needs a translation for each language ({', '.join(langs)})")
