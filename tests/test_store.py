@@ -169,7 +169,8 @@ def test_switching_an_announcement_on_by_editing_the_file(config, tmp_path: Path
         | {"IVR_MENU_FILE": str(menu_file), "IVR_MENU_RELOAD_SECONDS": 1, "IVR_CLOCK": lambda: noon}
     )
     clock = Clock()
-    app.extensions["ivr"].store.monotonic = clock
+    store = app.extensions["ivr"].store
+    store.monotonic, store._checked = clock, clock()
     twilio = Twilio(app.test_client())
     assert "A34" not in said(twilio.twiml("/voice"))
     data["announcements"][0]["enabled"] = True
