@@ -105,7 +105,9 @@ class Renderer:
                 # A language choice is offered in its own language: "I barhau yn Gymraeg...".
                 spoken = option.language or language
                 say(gather, menu.text(option.say, spoken), spoken)
-            if menu.repeat_key(node):
+            # A language choice is short and bilingual: no one-language "press star" after it.
+            choice = all(o.language for o in node.options)
+            if menu.repeat_key(node) and not choice:
                 say(gather, menu.phrase("repeat", language), language)
             if menu.back_key(node):
                 say(gather, menu.phrase("back", language), language)
