@@ -4,6 +4,7 @@ callers whose place in the menu vanished on their way."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Twilio, minimal_menu, said, verbs, write_menu
+from conftest import MENU, Twilio, minimal_menu, said, verbs, write_menu
 
 from ivr import create_app
 from ivr.store import MenuStore
@@ -155,12 +156,7 @@ def test_store_reload_if_changed_directly(menu_file) -> None:
     assert store.reload_if_changed() is False
 
 
-
 def test_switching_an_announcement_on_by_editing_the_file(config, tmp_path: Path) -> None:
-    import datetime as dt
-
-    from conftest import MENU
-
     data = json.loads(MENU.read_text(encoding="utf-8"))
     menu_file = write_menu(tmp_path, data)
     noon = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
