@@ -645,7 +645,8 @@ class Menu:
         node = self.nodes[node_id]
         if isinstance(node, MenuNode):
             for o in node.options:
-                yield (o.key, o.goto, "solid")
+                label = o.key if o.language is None else f"{o.key} {o.language}"
+                yield (label, o.goto, "solid")
             if node.back is not None and self.back_key(node):
                 yield (f"{self.back_key(node)} back", node.back, "solid")
             yield ("fallback", node.fallback, "dashed")
