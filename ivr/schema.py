@@ -18,6 +18,9 @@ SCHEMA_ID = "https://ivr101.example/menus.schema.json"
 def menu_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a menu file."""
     schema = MenuFile.model_json_schema(by_alias=True)
+    # pydantic lists node ids as patternProperties, which lets any other name through; an
+    # editor should flag "main menu" (a space) as it is typed, as `ivr validate` does.
+    schema["properties"]["nodes"]["additionalProperties"] = False
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

@@ -43,6 +43,7 @@ def test_every_field_has_a_description() -> None:
         (lambda d: d["nodes"]["main"].update(timeout=5, tiemout=5), "tiemout"),
         (lambda d: d.update(announcements=[{"say": "x", "key": "55"}]), "'55'"),
         (lambda d: d.update(announcements=[{"say": "x", "starts": "tomorrow"}]), "tomorrow"),
+        (lambda d: d["nodes"].update({"main menu": {"kind": "hangup"}}), "main menu"),
     ],
 )
 def test_the_schema_catches_what_an_editor_should(change, message: str) -> None:
