@@ -93,7 +93,7 @@ def test_welsh_queue_messages(config) -> None:
     )
     assert [t for t, _, _ in says(root)] == [
         "Rydych chi'n rhif 3 yn y ciw.",
-        "Mae disgwyl i chi aros tua 7 munud.",
+        "Mae disgwyl i chi aros tua 7 o funudau.",
         "Gallwch hefyd roi gwybod am lawer o droseddau ar-lein unrhyw bryd, ar ein gwefan.",
         "Os daw eich sefyllfa yn argyfwng, rhowch y ffôn i lawr a deialwch 999.",
     ]
@@ -127,8 +127,8 @@ def test_a_bank_holiday_says_its_own_message_then_the_closed_message(config) -> 
     root = app_at(config, CHRISTMAS_DAY).twiml("/node/business_hours?lang=cy-GB")
     texts = [t for t, _, _ in says(root)]
     assert texts == [
-        "Mae'r llinell troseddau busnes ar gau heddiw ar gyfer Dydd Nadolig.",
-        "Mae'r llinell troseddau busnes ar agor rhwng 8 y bore a 6 yr hwyr, o ddydd Llun i "
+        "Mae'r llinell droseddau busnes ar gau heddiw ar gyfer Dydd Nadolig.",
+        "Mae'r llinell droseddau busnes ar agor rhwng 8 y bore a 6 yr hwyr, o ddydd Llun i "
         "ddydd Gwener. Byddwn yn eich trosglwyddo i driniwr galwadau nawr, a fydd yn gallu "
         "cymryd eich adroddiad.",
     ]
