@@ -53,6 +53,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         reload_every=reload_every if reload_every and reload_every > 0 else None,
     )
     # Opening hours and announcements read the time from here; tests put a fixed clock in.
+    fixed = app.config.get("IVR_NOW")
+    if fixed is not None:
+        log.warning("IVR_NOW is set: the menu runs as if it were always %s", fixed.isoformat())
+        app.config.setdefault("IVR_CLOCK", lambda: fixed)
     app.config.setdefault("IVR_CLOCK", _now)
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)

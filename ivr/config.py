@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dotenv import load_dotenv
 
@@ -35,6 +37,20 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
 
 
+def _moment(name: str) -> datetime | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a date and time like 2026-12-25T10:00, not {raw!r}"
+        ) from None
+    # Without an offset, the time is UK local time, as in the menu file.
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/London"))
+
+
 def default_menu_file() -> str:
     """``menus.json`` in the working directory, else the one beside the package (a checkout)."""
     here = Path("menus.json")
@@ -58,6 +74,9 @@ def from_env(dotenv: bool = True) -> dict[str, Any]:
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),
         # Live edits: seconds between checks of the menu file for changes; 0 turns them off.
         "IVR_MENU_RELOAD_SECONDS": _float("IVR_MENU_RELOAD_SECONDS", 1.0),
+        # Pretend it is this moment (ISO 8601), to hear opening hours and announcements as a
+        # caller would then. For trying a menu out only; never on a live number.
+        "IVR_NOW": _moment("IVR_NOW"),
         "HOST": os.environ.get("HOST", "127.0.0.1"),
         "PORT": _int("PORT", 5000),
     }

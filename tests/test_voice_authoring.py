@@ -207,3 +207,22 @@ def test_an_announcement_outside_its_window_is_silent(config, tmp_path: Path, wh
     assert "A34" not in said(twilio.twiml("/voice"))
     # A late key press from a call that heard it just before the end: the start, not an error.
     assert twilio.twiml("/announcement", Digits="5").find("Gather") is not None
+
+
+# -- trying a menu out at another time ------------------------------------------------------------
+
+
+def test_ivr_now_fixes_the_clock_in_uk_local_time(config, monkeypatch) -> None:
+    monkeypatch.setenv("IVR_NOW", "2026-12-25T10:00")
+    app = create_app(config)
+    assert app.config["IVR_CLOCK"]() == dt.datetime(2026, 12, 25, 10, tzinfo=UTC)
+    root = Twilio(app.test_client()).twiml("/node/business_hours")
+    assert says(root)[0][0] == "The business crime line is closed today for Christmas Day."
+    monkeypatch.setenv("IVR_NOW", "2026-07-01T09:00")  # BST
+    assert create_app(config).config["IVR_CLOCK"]() == dt.datetime(2026, 7, 1, 8, tzinfo=UTC)
+
+
+def test_ivr_now_must_be_a_moment(config, monkeypatch) -> None:
+    monkeypatch.setenv("IVR_NOW", "Christmas")
+    with pytest.raises(ValueError, match="IVR_NOW must be a date and time"):
+        create_app(config)
