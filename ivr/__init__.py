@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         UrlRoutes(menu.defaults.language),
         menu=menu,
         reload_every=reload_every if reload_every and reload_every > 0 else None,
+        routes_for=lambda m: UrlRoutes(m.defaults.language),
     )
     # Opening hours and announcements read the time from here; tests put a fixed clock in.
     fixed = app.config.get("IVR_NOW")

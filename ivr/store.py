@@ -43,9 +43,12 @@ class MenuStore:
         menu: Menu | None = None,
         reload_every: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        routes_for: Callable[[Menu], Routes] | None = None,
     ) -> None:
         self.path = Path(path)
         self.routes = routes
+        self.routes_for = routes_for
+        """Builds the routes for a reloaded menu (URLs leave out its default language)."""
         self.reload_every = reload_every
         self.monotonic = monotonic
         self.refused: MenuError | None = None
@@ -67,6 +70,8 @@ class MenuStore:
 
     def replace(self, menu: Menu) -> None:
         """Put ``menu`` in service for the next request."""
+        if self.routes_for is not None:
+            self.routes = self.routes_for(menu)
         self._served = Served(menu, Renderer(menu, self.routes))
 
     def _file_stamp(self) -> Stamp | None:

@@ -173,3 +173,17 @@ def test_switching_an_announcement_on_by_editing_the_file(config, tmp_path: Path
     rewrite(menu_file, data)
     clock.now += 1
     assert said(twilio.twiml("/voice")).startswith("If you are calling about the road closure")
+
+
+def test_an_edit_of_the_default_language_rebuilds_the_urls(live, menu_file) -> None:
+    app, twilio, clock = live
+    data = minimal_menu()
+    data["defaults"]["language"] = "cy-GB"
+    data["defaults"]["voice"] = "Polly.Gwyneth"
+    data["defaults"]["speech"] = False
+    rewrite(menu_file, data)
+    clock.now += 1
+    root = twilio.twiml("/voice")
+    # The new default needs no lang= in the URLs (and en-GB is no longer a language here).
+    assert root.find("Gather").get("action") == "/menu/main?attempt=1"
+    assert root.find("Gather/Say").get("voice") == "Polly.Gwyneth"
