@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from .events import Event, mask_number
-from .menu import Menu, MenuNode, QueueNode, TransferNode
+from .menu import Menu, MenuNode, QueueNode, Step, TransferNode
 from .security import require_twilio_signature
 from .store import Served
 from .twiml import HANGUP, queue_step, transfer_step
@@ -138,22 +138,32 @@ def voice() -> Response:
 def announcement() -> Response:
     """A key pressed during the start-of-call announcements: its node, or the start."""
     s = served()
-    lang = language(s.menu)
+    menu = s.menu
+    lang = language(menu)
     digits = request.form.get("Digits", "")[:32]
-    found = s.menu.announcement_for_key(digits, now())
-    target = found.goto if found is not None and found.goto is not None else s.menu.start
+    found = menu.announcement_for_key(digits, now())
+    step = None
+    if found is not None and found.goto is not None:
+        step = Step(found.goto, lang, outcome="announcement", key=digits[:1])
+    elif isinstance(menu.nodes.get(menu.start), MenuNode):
+        # A caller who knows the menu pressed ahead, e.g. 1 for English: take it as the
+        # answer to the start menu when it is one of its options.
+        if menu.match(menu.node(menu.start), digits, "", lang).option is not None:
+            step = menu.choose(menu.start, digits, "", 1, lang)
+    if step is None:
+        step = Step(menu.start, lang, outcome="start", key=digits[:1] or None)
     record(
         Event(
             call_sid(),
             "announcement",
-            node=target,
-            language=lang,
-            key=digits[:1] or None,
-            outcome="option" if found is not None else "start",
+            node=step.node,
+            language=step.language,
+            key=step.key,
+            outcome=step.outcome,
             detail={"announcement": found.name} if found is not None else {},
         )
     )
-    return twiml(s.renderer.step(target, lang))
+    return twiml(s.renderer.render(step, came_from=menu.start))
 
 
 @bp.post("/node/<node_id>")

@@ -195,6 +195,9 @@ def test_pressing_the_announcement_key_goes_to_its_node(config, tmp_path: Path) 
     # Any other key: the start of the menu.
     root = twilio.twiml("/announcement", Digits="7")
     assert root.find("Gather").get("action") == "/menu/language?attempt=1"
+    # A key of the start menu, pressed ahead: taken as the answer to it.
+    root = twilio.twiml("/announcement", Digits="2")
+    assert says(root)[0][0].startswith("Diolch am ffonio Heddlu Swydd Stafford")
 
 
 @pytest.mark.parametrize(
