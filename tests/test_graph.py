@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,10 @@ def test_cli_graph_reports_a_broken_menu(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["graph", str(menu_file)])
     assert result.exit_code == 1
     assert "nodes: is required" in result.output
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
+def test_svg_with_the_real_graphviz() -> None:
+    svg = to_svg(load_menu(MENU))
+    assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
+    assert ">business_hours</text>" in svg
