@@ -6,9 +6,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ivr.hours import Closure, Schedule, is_open, parse_range
+from ivr.hours import DAYS, Closure, Schedule, is_open, parse_range
 
 UTC = dt.UTC
 LONDON = ZoneInfo("Europe/London")
@@ -192,3 +194,50 @@ def test_parse_range(value: str, expected: tuple[int, int]) -> None:
 def test_bad_schedules_are_refused(data: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Schedule.model_validate(data)
+
+
+# -- against a plain model of the week ---------------------------------------------------------
+
+_minute = st.integers(0, 24 * 60 - 1)
+
+
+@st.composite
+def schedules(draw) -> Schedule:
+    weekly: dict[str, list[str]] = {}
+    for day in draw(st.lists(st.sampled_from(DAYS), unique=True, max_size=7)):
+        ranges = []
+        for _ in range(draw(st.integers(1, 2))):
+            start, end = draw(_minute), draw(st.integers(0, 24 * 60))
+            if start == end:
+                end = (end + 1) % (24 * 60) or 24 * 60
+            ranges.append(f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}")
+        weekly[day] = ranges
+    return Schedule(weekly=weekly)
+
+
+def open_minutes(schedule: Schedule) -> set[tuple[int, int]]:
+    """Every (weekday, minute of the day) the timetable is open, spelled out one by one."""
+    slots = set()
+    for day, ranges in schedule.weekly.items():
+        d = DAYS.index(day)
+        for r in ranges:
+            start, end = parse_range(r)
+            stop = end if end > start else end + 24 * 60  # overnight: into the next day
+            for m in range(start, stop):
+                slots.add(((d + m // (24 * 60)) % 7, m % (24 * 60)))
+    return slots
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    schedule=schedules(),
+    at=st.datetimes(
+        min_value=dt.datetime(2026, 1, 1),
+        max_value=dt.datetime(2028, 12, 31),
+        timezones=st.just(UTC),
+    ),
+)
+def test_is_open_agrees_with_the_week_spelled_out(schedule: Schedule, at: dt.datetime) -> None:
+    local = at.astimezone(LONDON)
+    expected = (local.weekday(), local.hour * 60 + local.minute) in open_minutes(schedule)
+    assert is_open(schedule, at) == (expected, None)
