@@ -517,7 +517,8 @@ class Menu:
 
     def speech_enabled(self, node: MenuNode, language: str) -> bool:
         wanted = node.speech if node.speech is not None else self.file.defaults.speech
-        return wanted and self.languages[language].speech
+        # Twilio would refuse (or mishear) a language it cannot recognise: keys only.
+        return wanted and self.languages[language].speech and language in SPEECH_LANGUAGES
 
     def phrases(self, option: Option, language: str) -> list[str]:
         if isinstance(option.speech, list):
@@ -851,6 +852,21 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
     for lang in f.languages:
         if lang == f.defaults.language:
             errors.append(Problem(f"languages.{lang}", "repeats the default language"))
+        elif f.languages[lang].speech and lang not in SPEECH_LANGUAGES:
+            warnings.append(
+                Problem(
+                    f"languages.{lang}.speech",
+                    f"Twilio does not recognise speech in {lang}: callers get keys only "
+                    "(set speech to false to say so)",
+                )
+            )
+    if f.defaults.speech and f.defaults.language not in SPEECH_LANGUAGES:
+        warnings.append(
+            Problem(
+                "defaults.speech",
+                f"Twilio does not recognise speech in {f.defaults.language}: keys only",
+            )
+        )
 
     for node_id, node in nodes.items():
         base = f"nodes.{node_id}"

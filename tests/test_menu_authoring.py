@@ -295,3 +295,27 @@ def test_untranslated_built_in_phrases_are_warnings() -> None:
     paths = {w.path for w in menu.warnings}
     assert "defaults.phrases.moved" in paths
     assert "nodes.a34" in paths
+
+
+def test_a_language_twilio_cannot_recognise_is_keys_only_with_a_warning() -> None:
+    data = copy.deepcopy(BASE)
+    data["languages"] = {"cy-GB": {"voice": "Polly.Gwyneth"}}  # speech left on by mistake
+    data["announcements"] = []
+    del data["nodes"]["a34"]
+
+    def both(value: Any) -> Any:
+        return {"en-GB": value, "cy-GB": value}
+
+    data["nodes"]["welcome"]["prompt"] = both("Welcome.")
+    data["nodes"]["welcome"]["options"][0]["say"] = both("Press 1.")
+    data["nodes"]["business"]["closures"][0]["say"] = both("Closed.")
+    data["nodes"]["closed_message"]["say"] = both("Closed.")
+    data["nodes"]["bye"]["say"] = both("Bye.")
+    for queue in ("queue", "business_queue"):
+        data["nodes"][queue]["hold"] = {"reminder": both("Dial 999.")}
+    menu = parse_menu(json.dumps(data))
+    [warning] = [w for w in menu.warnings if w.path == "languages.cy-GB.speech"]
+    assert "keys only" in warning.message
+    node = menu.node("welcome")
+    assert menu.speech_enabled(node, "en-GB") is True
+    assert menu.speech_enabled(node, "cy-GB") is False
