@@ -48,6 +48,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)
+    if app.config.get("IVR_PHONE"):
+        from .phone import init_app as init_phone
+
+        init_phone(app)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:
