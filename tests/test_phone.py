@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import MENU
+from conftest import MENU, bilingual_menu, write_menu
 
 from ivr import create_app
 from ivr.cli import cli
@@ -329,6 +329,26 @@ def test_a_transfer_rings_and_is_answered(softphone):
     assert step["waiting"]["targets"] == [{"kind": "number", "value": route.label.split()[1]}]
     step = softphone.post("dial", status="completed")
     assert step["outcome"]["kind"] == "dialled"
+
+
+def test_welsh_is_spoken_in_welsh_and_offers_keys_only(config, tmp_path):
+    menu = write_menu(tmp_path, bilingual_menu())
+    app = create_app(
+        {
+            **config,
+            "IVR_MENU_FILE": str(menu),
+            "IVR_PHONE": True,
+            "IVR_PHONE_TOKEN": PHONE_TOKEN,
+        }
+    )
+    softphone = Softphone(app.test_client())
+    softphone.post("call")
+    step = softphone.post("press", keys="9")
+    says = [e for e in step["events"] if e["kind"] == "say"]
+    assert says
+    assert {(e["voice"], e["language"]) for e in says} == {("Polly.Gwyneth", "cy-GB")}
+    assert step["waiting"]["input"] == ["dtmf"]
+    softphone.post("hangup")
 
 
 # -- the same destinations as `ivr call --press` --------------------------------------------

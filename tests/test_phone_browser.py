@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, bilingual_menu, write_menu
 from werkzeug.serving import make_server
 
 from ivr import create_app
@@ -46,10 +47,17 @@ sync_api = pytest.importorskip(
 FAKE_SOUND = """
 window.__spoken = [];
 window.__played = [];
+window.SpeechSynthesisUtterance = class { constructor(text) { this.text = text; this.voice = null; } };
 Object.defineProperty(window, "speechSynthesis", { value: {
-  speak(u) { window.__spoken.push({ text: u.text, lang: u.lang }); setTimeout(() => u.onend && u.onend(), 0); },
+  speak(u) {
+    window.__spoken.push({ text: u.text, lang: u.lang, voice: u.voice && u.voice.name });
+    setTimeout(() => u.onend && u.onend(), 0);
+  },
   cancel() {},
-  getVoices() { return []; },
+  getVoices() {
+    return [{ lang: "en-US", name: "US" }, { lang: "en-GB", name: "British" },
+            { lang: "cy_GB", name: "Welsh" }];
+  },
 }});
 HTMLMediaElement.prototype.play = function () {
   window.__played.push(this.src);
@@ -59,8 +67,9 @@ HTMLMediaElement.prototype.play = function () {
 """  # noqa: E501
 
 
-@pytest.fixture
-def server(config: dict[str, Any]) -> Iterator[str]:
+@contextmanager
+def serving(config: dict[str, Any]) -> Iterator[str]:
+    """The app with its softphone on 127.0.0.1 (a free port), in a thread."""
     app = create_app(
         {**config, "IVR_PHONE": True, "IVR_PHONE_TOKEN": PHONE_TOKEN, "IVR_LOG_LEVEL": "WARNING"}
     )
@@ -74,6 +83,12 @@ def server(config: dict[str, Any]) -> Iterator[str]:
         httpd.server_close()
         thread.join(5)
         app.extensions["ivr_phone"].sessions.close()
+
+
+@pytest.fixture
+def server(config: dict[str, Any]) -> Iterator[str]:
+    with serving(config) as url:
+        yield url
 
 
 @pytest.fixture
@@ -144,7 +159,7 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
     texts = [s["text"] for s in spoken]
     assert "If you are a business reporting a crime, press 2." in texts
     assert "You are number 3 in the queue." in texts
-    assert {s["lang"] for s in spoken} == {"en-GB"}
+    assert {(s["lang"], s["voice"]) for s in spoken} == {("en-GB", "British")}
     played = page.evaluate("window.__played")
     assert any(url.endswith(".mp3") for url in played), played
 
@@ -171,3 +186,24 @@ def test_keypad_clicks_speech_and_mute(server, browser):
     expect(page.locator("#node-cyber")).to_have_attribute("aria-current", "location")
     page.get_by_role("button", name="Hang up").click()
     expect(page.locator("#outcome")).to_contain_text("the caller hung up")
+
+
+def test_welsh_prompts_are_spoken_with_a_welsh_voice(config, tmp_path, browser):
+    expect = sync_api.expect
+    menu = write_menu(tmp_path, bilingual_menu())
+    with serving({**config, "IVR_MENU_FILE": str(menu)}) as url:
+        page = browser.new_page()
+        page.add_init_script(FAKE_SOUND)
+        page.goto(f"{url}/phone?token={PHONE_TOKEN}")
+        page.get_by_role("button", name="Call").click()
+        expect(page.locator("#status")).to_contain_text("Listening")
+        page.keyboard.press("9")
+        expect(page.locator("#transcript span[lang='cy-GB']").first).to_be_visible()
+        expect(page.locator("#status")).to_contain_text("Listening for keys (1 digit)")
+        expect(page.get_by_label("What the caller says")).to_be_disabled()
+        page.get_by_role("button", name="Hang up").click()
+        expect(page.locator("#outcome")).to_contain_text("the caller hung up")
+        spoken = page.evaluate("window.__spoken")
+        welsh = [s for s in spoken if s["lang"] == "cy-GB"]
+        assert welsh, spoken
+        assert {s["voice"] for s in welsh} == {"Welsh"}
