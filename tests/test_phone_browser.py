@@ -100,10 +100,13 @@ def browser(tmp_path: Path) -> Iterator[Any]:
             headless=True,
             args=CHROMIUM_ARGS,
         )
+        errors: list[str] = []
+        context.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(str(exc))))
         try:
             yield context
         finally:
             context.close()
+        assert errors == [], "JavaScript errors on the page"
 
 
 def test_the_page_refuses_access_without_its_token(server, browser):
@@ -142,11 +145,14 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
     expect(page.locator("#node-business_crime")).to_have_class("node kind-message visited")
     expect(page.locator("#where")).to_have_text("The caller is at business_queue.")
     expect(page.get_by_role("button", name="Queue full")).to_be_enabled()
+    expect(page.get_by_role("button", name="A handler answers")).to_be_focused()
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone-business-crime.png"), full_page=True)
 
-    page.get_by_role("button", name="Keep holding").click()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Keep holding")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.locator("#transcript")).to_contain_text("You are number 3 in the queue.")
     expect(page.get_by_role("button", name="Queue full")).to_be_disabled()
 

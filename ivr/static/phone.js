@@ -295,7 +295,10 @@
 
   // -- controls ----------------------------------------------------------------------------
 
+  let shownPanel = null;
+
   function render() {
+    const had = document.activeElement;
     const inCall = Boolean(call);
     $("call").disabled = inCall;
     $("hangup").disabled = !inCall;
@@ -318,13 +321,15 @@
     if (dialling) {
       $("dial-info").textContent = waiting.targets.map((t) => `${t.kind} ${t.value}`).join(", ");
     }
-    // Never leave keyboard focus on a control that just went away.
-    const active = document.activeElement;
-    if (inCall && active && (active.disabled || active.closest("[hidden]"))) {
-      const panel = inQueue ? $("queue-panel") : dialling ? $("dial-panel") : null;
-      const target = panel ? panel.querySelector("button:not([disabled])") : $("hangup");
-      target.focus();
+    // On hold or ringing: the choices take the focus. And never leave keyboard focus on a
+    // control that just went away.
+    const panel = inQueue ? $("queue-panel") : dialling ? $("dial-panel") : null;
+    if (panel && panel !== shownPanel) {
+      panel.querySelector("button:not([disabled])").focus();
+    } else if (had && had !== document.body && (had.disabled || had.closest("[hidden]"))) {
+      (inCall ? $("hangup") : $("call")).focus();
     }
+    shownPanel = panel;
   }
 
   $("call").addEventListener("click", startCall);
