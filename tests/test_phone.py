@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import types
 from typing import Any
 
 import pytest
@@ -167,6 +169,22 @@ def test_the_page_has_the_phone_and_the_menu(phone):
         assert needle in html, needle
     assert "cdn" not in html.lower()
     assert 'src="/phone/static/phone.js"' in html
+
+
+def test_the_mermaid_source_is_shown_when_ivr_graph_is_there(phone, monkeypatch):
+    graph = types.ModuleType("ivr.graph")
+    graph.to_mermaid = lambda menu: f"flowchart TD\n  n_{menu.start} --> n_main"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ivr.graph", graph)
+    html = phone.get("/phone", headers=BEARER).get_data(as_text=True)
+    assert "<summary>Mermaid source" in html
+    assert "n_welcome --&gt; n_main" in html
+
+
+def test_the_page_does_without_ivr_graph(phone, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ivr.graph", None)  # import fails
+    html = phone.get("/phone", headers=BEARER).get_data(as_text=True)
+    assert "Mermaid source" not in html
+    assert 'id="node-main"' in html
 
 
 # -- the JSON API --------------------------------------------------------------------------

@@ -37,6 +37,7 @@
     if (inFlight || !call) return;
     inFlight = true;
     const id = call;
+    if (path !== "poll") silenceAll(); // acting cuts the prompt or the hold music short
     try {
       const step = await post(path, { call: id, ...data });
       if (call === id) apply(step); // not if the caller hung up meanwhile
@@ -162,6 +163,7 @@
 
   const playlist = [];
   let playing = false;
+  let generation = 0; // bumped by silenceAll, so late callbacks of cut items are ignored
 
   function muted() {
     return $("mute").checked;
@@ -195,8 +197,9 @@
     const item = playlist.shift();
     playing = true;
     let done = false;
+    const started = generation;
     const finish = () => {
-      if (done) return;
+      if (done || started !== generation) return; // cut short by silenceAll meanwhile
       done = true;
       playing = false;
       next();
@@ -221,6 +224,7 @@
   }
 
   function silenceAll() {
+    generation += 1;
     playlist.length = 0;
     playing = false;
     if ("speechSynthesis" in window) window.speechSynthesis.cancel();
@@ -255,8 +259,7 @@
     if ((n && buffer.length >= n) || (finishKey && key === finishKey)) {
       const keys = buffer;
       buffer = "";
-      silenceAll(); // pressing a key barges in, as on a real call
-      send("press", { keys });
+      send("press", { keys }); // barges in on the prompt, as on a real call
     }
     render();
   }
