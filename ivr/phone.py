@@ -16,10 +16,11 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -486,6 +487,25 @@ def act(answer: Input | str | DialResult) -> Response:
     return step_json(session, step)
 
 
+def mounted(app: Callable[..., Any], prefix: str) -> Callable[..., Any]:
+    """``app`` as a proxy serves it under ``prefix`` (``PUBLIC_BASE_URL``'s path).
+
+    The softphone signs the public URL, as Twilio does; the prefix goes to SCRIPT_NAME so the
+    app still sees its own routes, and its signature check sees the URL that was signed.
+    """
+    if not prefix:
+        return app
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(prefix + "/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+            environ["PATH_INFO"] = path[len(prefix) :]
+        return app(environ, start_response)
+
+    return wsgi
+
+
 @bp.post("/api/call")
 def start_call() -> Response:
     """Place a call to this app's voice webhook."""
@@ -497,8 +517,9 @@ def start_call() -> Response:
             "(or IVR_ALLOW_UNSIGNED=1 for local testing)",
         )
     base = (config["PUBLIC_BASE_URL"] or "http://localhost").rstrip("/")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     live = LiveCall(
-        WSGITransport(current_app._get_current_object()),  # type: ignore[attr-defined]
+        WSGITransport(mounted(app, urlsplit(base).path)),
         f"{base}/voice",
         auth_token=config["TWILIO_AUTH_TOKEN"] or None,
         step_timeout=float(config["IVR_PHONE_STEP_SECONDS"]),
@@ -577,10 +598,3 @@ def hangup() -> Response:
     step = session.live.hangup()
     phone().sessions.remove(session)
     return step_json(session, step)
-
-
-def routes() -> Iterator[str]:
-    """Every softphone route (for tests that check each one wants the token)."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.endpoint.startswith("phone."):
-            yield rule.rule

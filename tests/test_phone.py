@@ -336,6 +336,21 @@ def test_unsigned_local_testing_works_too(config):
     assert softphone.post("hangup")["outcome"]["kind"] == "caller-hangup"
 
 
+def test_calls_are_signed_for_the_public_url(config):
+    app = create_app(
+        {
+            **config,
+            "PUBLIC_BASE_URL": "https://ivr.example.org",
+            "IVR_PHONE": True,
+            "IVR_PHONE_TOKEN": PHONE_TOKEN,
+        }
+    )
+    softphone = Softphone(app.test_client())
+    assert softphone.post("call")["node"] == "main"
+    assert softphone.post("press", keys="2")["waiting"]["queue"] == "business-crime"
+    softphone.post("hangup")
+
+
 def test_a_transfer_rings_and_is_answered(softphone):
     menu = load_menu(MENU)
     route = next(r for r in walk_paths(menu).routes if r.label.startswith("transfer"))
