@@ -69,6 +69,7 @@ def said(step: dict[str, Any]) -> list[str]:
 
 def test_off_by_default(client):
     assert client.get("/phone").status_code == 404
+    assert client.get("/static/phone.js").status_code == 404
     assert client.post("/phone/api/call", json={}).status_code == 404
 
 
@@ -145,6 +146,7 @@ def test_only_its_own_static_files(phone):
         assert css.mimetype == "text/css"
     assert phone.get("/phone/static/..%2F__init__.py", headers=BEARER).status_code == 404
     assert phone.get("/phone/static/other.js", headers=BEARER).status_code == 404
+    assert phone.get("/static/phone.js").status_code == 404  # no open copy elsewhere
 
 
 # -- the page ------------------------------------------------------------------------------
