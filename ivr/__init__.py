@@ -35,7 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .menu import load_menu
     from .voice import UrlRoutes, bp
 
-    app = Flask(__name__)
+    # No open /static route: the softphone serves its files itself, behind its token.
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
     if config:
         app.config.update(config)
@@ -48,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)
+    if app.config.get("IVR_PHONE"):
+        from .phone import init_app as init_phone
+
+        init_phone(app)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:

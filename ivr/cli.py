@@ -94,6 +94,11 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
             else ""
         )
     )
+    if app.config.get("IVR_PHONE"):
+        click.echo(
+            f"Softphone in the browser: http://{host}:{port}/phone?token=$IVR_PHONE_TOKEN\n"
+            "  (the token once; the page swaps it for a cookie)\n"
+        )
     app.run(host=host, port=port, debug=debug)
 
 

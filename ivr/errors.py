@@ -37,6 +37,14 @@ class MenuError(IVRError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
+class ConfigError(IVRError):
+    """A setting that makes the app unsafe or unusable, e.g. the softphone without a token."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {message}")
+
+
 class NodeNotFound(IVRError):
     """A request named a node that the menu in service does not have."""
 
