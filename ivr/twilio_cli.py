@@ -1,0 +1,203 @@
+"""``ivr twilio``: set up and check a Twilio number and its queues from the command line.
+
+A thin layer over :mod:`ivr.provision`: settings come from the environment and ``.env``, library
+errors become one-line :class:`click.ClickException` messages here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+import click
+from dotenv import find_dotenv, load_dotenv
+
+from .errors import IVRError, SetupError
+from .menu import load_menu
+from .provision import TwilioAccount, client_from_settings
+
+AccountFactory = Callable[[dict[str, str]], TwilioAccount]
+
+
+def _settings() -> dict[str, str]:
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    return dict(os.environ)
+
+
+def _default_account(settings: dict[str, str]) -> TwilioAccount:
+    return TwilioAccount(client_from_settings(settings))
+
+
+class _Context:
+    """What every ``ivr twilio`` command needs, built lazily so ``--help`` needs no settings."""
+
+    def __init__(self, account_factory: AccountFactory) -> None:
+        self.settings = _settings()
+        self._factory = account_factory
+        self._account: TwilioAccount | None = None
+
+    @property
+    def account(self) -> TwilioAccount:
+        if self._account is None:
+            self._account = self._factory(self.settings)
+        return self._account
+
+    def base_url(self) -> str:
+        base = self.settings.get("PUBLIC_BASE_URL", "")
+        if not base:
+            raise SetupError(
+                "PUBLIC_BASE_URL",
+                "not set: the https address Twilio reaches this app at, e.g. "
+                "https://abcd.ngrok-free.app",
+            )
+        return base
+
+    def queues(self, menu_file: str | None) -> dict[str, int]:
+        path = menu_file or self.settings.get("IVR_MENU_FILE") or "menus.json"
+        return load_menu(path).queues()
+
+
+def _edge(func: Callable[..., None]) -> Callable[..., None]:
+    """Turn library errors into one-line CLI errors (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            func(*args, **kwargs)
+        except IVRError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+_menu_option = click.option(
+    "--menu",
+    "menu_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Menu file naming the queues (default: IVR_MENU_FILE or menus.json).",
+)
+
+
+@click.group()
+@click.pass_context
+def twilio(ctx: click.Context) -> None:
+    """Set up and check the Twilio number and queues that serve the menu.
+
+    Credentials come from TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and
+    TWILIO_API_SECRET), the app's address from PUBLIC_BASE_URL; a .env file is read too.
+    """
+    factory = (ctx.obj or {}).get("account_factory", _default_account)
+    ctx.obj = _Context(factory)
+
+
+@twilio.command()
+@click.option(
+    "--number",
+    envvar="TWILIO_PHONE_NUMBER",
+    required=True,
+    help="The Twilio number callers dial (default: TWILIO_PHONE_NUMBER).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the changes as a diff; change nothing.")
+@_menu_option
+@click.pass_obj
+@_edge
+def setup(obj: _Context, number: str, dry_run: bool, menu_file: str | None) -> None:
+    """Point the number's webhooks at PUBLIC_BASE_URL and create the menu's queues.
+
+    Sets the voice URL (/voice), fallback URL (/fallback) and status callback (/status), all
+    POST, and creates or resizes every queue in the menu. Running it again changes nothing.
+
+    Example:
+
+        ivr twilio setup --number "+44 20 7946 0101" --dry-run
+    """
+    queues = obj.queues(menu_file)
+    base = obj.base_url()
+    plan = obj.account.plan_setup(number, base, queues)
+    click.echo(plan.diff())
+    if not plan:
+        return
+    if dry_run:
+        click.echo(f"dry run: {len(plan.changes)} change(s) not made")
+        return
+    obj.account.apply(plan)
+    click.echo(f"made {len(plan.changes)} change(s)")
+    if base.startswith("http://"):
+        click.echo("warning: PUBLIC_BASE_URL is http; use https for real calls", err=True)
+
+
+@twilio.command()
+@click.option(
+    "--number",
+    envvar="TWILIO_PHONE_NUMBER",
+    default=None,
+    help="The number to check (default: TWILIO_PHONE_NUMBER, else every number on the "
+    "account whose voice URL is under PUBLIC_BASE_URL).",
+)
+@_menu_option
+@click.pass_obj
+@_edge
+def check(obj: _Context, number: str | None, menu_file: str | None) -> None:
+    """Compare the number and queues with the menu, and send one signed test call.
+
+    Flags a wrong or http voice URL, a missing fallback or status callback, and a missing or
+    too small queue; then POSTs a Twilio-signed request to PUBLIC_BASE_URL/voice to prove the
+    signature survives the tunnel or proxy. Exits 1 if anything is wrong.
+
+    Example:
+
+        ivr twilio check --number +442079460101
+    """
+    queues = obj.queues(menu_file)
+    base = obj.base_url()
+    numbers = [number] if number else obj.account.numbers_pointing_at(base)
+    if not numbers:
+        raise SetupError(
+            "--number", f"no number on the account has its voice URL under {base}; name one"
+        )
+    errors = 0
+    for n in numbers:
+        for finding in obj.account.check(
+            n, base, queues, obj.settings.get("TWILIO_AUTH_TOKEN") or None
+        ):
+            errors += finding.level == "error"
+            click.echo(str(finding))
+    if errors:
+        click.echo(f"{errors} problem(s); `ivr twilio setup` fixes the number and queues", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@twilio.command()
+@click.option("--all", "every", is_flag=True, help="Every queue on the account, not the menu's.")
+@_menu_option
+@click.pass_obj
+@_edge
+def queues(obj: _Context, every: bool, menu_file: str | None) -> None:
+    """Show how many callers wait in each queue and for how long on average.
+
+    Example:
+
+        ivr twilio queues
+    """
+    names = None if every else list(obj.queues(menu_file))
+    rows = obj.account.queues(names)
+    if not rows:
+        click.echo("no queues on the account")
+        return
+    width = max(len(q.name) for q in rows)
+    click.echo(f"{'queue':<{width}}  waiting  average wait  max size")
+    for q in rows:
+        if not q.exists:
+            click.echo(f"{q.name:<{width}}  (not created: run `ivr twilio setup`)")
+            continue
+        click.echo(
+            f"{q.name:<{width}}  {q.current_size:>7}  {_duration(q.average_wait):>12}  "
+            f"{q.max_size:>8}"
+        )
+
+
+def _duration(seconds: int) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
