@@ -95,3 +95,9 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         )
     )
     app.run(host=host, port=port, debug=debug)
+
+
+# -- ivr twilio: number and queue set-up (ivr/twilio_cli.py) --
+from .twilio_cli import twilio  # noqa: E402  (kept in one block, apart from the commands above)
+
+cli.add_command(twilio)

@@ -189,6 +189,16 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """One caller waiting in a queue."""
+
+    call_sid: str
+    wait: int
+    """Seconds in the queue so far."""
+    position: int = 1
+
+
+@dataclass(frozen=True)
 class Finding:
     """One line of ``ivr twilio check``: ``level`` is ok, warning or error."""
 
@@ -267,6 +277,17 @@ class TwilioAccount:
         if names is None:
             return [live[name] for name in sorted(live)]
         return [live.get(name, QueueStatus(name, None)) for name in names]
+
+    def front(self, queue: QueueStatus) -> Waiting | None:
+        """The caller at the front of ``queue`` (who a handler would take), if any."""
+        if queue.sid is None:
+            return None
+        with self._errors():
+            members = self.client.queues(queue.sid).members.list(limit=20)
+        if not members:
+            return None
+        first = min(members, key=lambda m: m.position or 0)
+        return Waiting(str(first.call_sid), int(first.wait_time or 0), int(first.position or 1))
 
     # -- setup ------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class Call:
 class FakeTwilio(HttpClient):
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     offline: bool = False
     credentials: tuple[str, str] = (ACCOUNT_SID, AUTH_TOKEN)
@@ -88,6 +89,22 @@ class FakeTwilio(HttpClient):
         }
         return sid
 
+    def add_caller(self, queue_sid: str, call_sid: str, wait: int) -> None:
+        """Put a caller in a queue (Twilio's Enqueue), keeping current_size in step."""
+        members = self.members.setdefault(queue_sid, [])
+        members.append(
+            {
+                "call_sid": call_sid,
+                "queue_sid": queue_sid,
+                "position": len(members) + 1,
+                "wait_time": wait,
+                "date_enqueued": "Sun, 29 Nov 2026 10:00:00 +0000",
+                "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Queues/{queue_sid}/Members/"
+                f"{call_sid}.json",
+            }
+        )
+        self.queues[queue_sid]["current_size"] = len(members)
+
     @property
     def writes(self) -> list[Call]:
         return [c for c in self.calls if c.method != "GET"]
@@ -120,6 +137,9 @@ class FakeTwilio(HttpClient):
             return _page("incoming_phone_numbers", found)
         if method == "GET" and path == "/Queues.json":
             return _page("queues", list(self.queues.values()))
+        m = re.fullmatch(r"/Queues/(\w+)/Members\.json", path)
+        if method == "GET" and m:
+            return _page("queue_members", self.members.get(m[1], []))
         if method == "POST" and path == "/Queues.json":
             form = data or {}
             sid = self.add_queue(str(form["FriendlyName"]), int(form.get("MaxSize", 100)))
