@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 
 import click
-from dotenv import find_dotenv, load_dotenv
+from dotenv import dotenv_values, find_dotenv
 
 from .errors import IVRError, SetupError
 from .menu import load_menu
@@ -21,8 +21,10 @@ AccountFactory = Callable[[dict[str, str]], TwilioAccount]
 
 
 def _settings() -> dict[str, str]:
-    load_dotenv(find_dotenv(usecwd=True), override=False)
-    return dict(os.environ)
+    """The environment over ``.env`` (found from the working directory); os.environ untouched."""
+    path = find_dotenv(usecwd=True)
+    from_file = {k: v for k, v in dotenv_values(path).items() if v is not None} if path else {}
+    return {**from_file, **os.environ}
 
 
 def _default_account(settings: dict[str, str]) -> TwilioAccount:
@@ -94,16 +96,13 @@ def twilio(ctx: click.Context) -> None:
 
 @twilio.command()
 @click.option(
-    "--number",
-    envvar="TWILIO_PHONE_NUMBER",
-    required=True,
-    help="The Twilio number callers dial (default: TWILIO_PHONE_NUMBER).",
+    "--number", default=None, help="The Twilio number callers dial (default: TWILIO_PHONE_NUMBER)."
 )
 @click.option("--dry-run", is_flag=True, help="Show the changes as a diff; change nothing.")
 @_menu_option
 @click.pass_obj
 @_edge
-def setup(obj: _Context, number: str, dry_run: bool, menu_file: str | None) -> None:
+def setup(obj: _Context, number: str | None, dry_run: bool, menu_file: str | None) -> None:
     """Point the number's webhooks at PUBLIC_BASE_URL and create the menu's queues.
 
     Sets the voice URL (/voice), fallback URL (/fallback) and status callback (/status), all
@@ -113,6 +112,9 @@ def setup(obj: _Context, number: str, dry_run: bool, menu_file: str | None) -> N
 
         ivr twilio setup --number "+44 20 7946 0101" --dry-run
     """
+    number = number or obj.settings.get("TWILIO_PHONE_NUMBER")
+    if not number:
+        raise SetupError("--number", "name the Twilio number (or set TWILIO_PHONE_NUMBER)")
     queues = obj.queues(menu_file)
     base = obj.base_url()
     plan = obj.account.plan_setup(number, base, queues)
@@ -131,7 +133,6 @@ def setup(obj: _Context, number: str, dry_run: bool, menu_file: str | None) -> N
 @twilio.command()
 @click.option(
     "--number",
-    envvar="TWILIO_PHONE_NUMBER",
     default=None,
     help="The number to check (default: TWILIO_PHONE_NUMBER, else every number on the "
     "account whose voice URL is under PUBLIC_BASE_URL).",
@@ -152,6 +153,7 @@ def check(obj: _Context, number: str | None, menu_file: str | None) -> None:
     """
     queues = obj.queues(menu_file)
     base = obj.base_url()
+    number = number or obj.settings.get("TWILIO_PHONE_NUMBER")
     numbers = [number] if number else obj.account.numbers_pointing_at(base)
     if not numbers:
         raise SetupError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from urllib.parse import parse_qsl
 
@@ -505,8 +506,27 @@ def test_cli_credentials_from_env(monkeypatch, tmp_path):
     assert result.output.startswith("Error: no Twilio credentials: set TWILIO_ACCOUNT_SID")
 
 
+def test_cli_reads_dot_env_below_the_environment(cli, fake, monkeypatch, tmp_path):
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    (tmp_path / ".env").write_text(
+        "PUBLIC_BASE_URL=https://from-dotenv.example.org\nTWILIO_PHONE_NUMBER=+442079460101\n"
+    )
+    result = cli("setup", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "+ VoiceUrl: https://from-dotenv.example.org/voice" in result.output
+    assert "PUBLIC_BASE_URL" not in os.environ
+
+
 @pytest.mark.parametrize("command", ["setup", "check", "queues"])
 def test_every_command_has_help_with_an_example(command):
     result = CliRunner().invoke(twilio, [command, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+def test_cli_setup_needs_a_number(cli):
+    result = cli("setup")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --number: name the Twilio number (or set TWILIO_PHONE_NUMBER)\n"
+    )
