@@ -519,8 +519,9 @@ def signed_test_request(
         )
     elif 300 <= status < 400:
         detail = (
-            f"{status} redirect to {response.headers.get('Location', '?')}: Twilio does not "
-            "follow redirects with the signature intact; use the final URL as PUBLIC_BASE_URL"
+            f"{status} redirect to {response.headers.get('Location', '?')}: Twilio signs the "
+            "URL it was given, so a redirect fails the signature; use the final URL as "
+            "PUBLIC_BASE_URL"
         )
     elif status == 200:
         detail = "200 but no TwiML came back (is PUBLIC_BASE_URL pointing at this app?)"

@@ -368,8 +368,8 @@ def test_check_without_auth_token_sends_no_test_request(account):
         ),
         (
             {"status": 301, "headers": {"Location": "https://www.example.org/voice"}},
-            "301 redirect to https://www.example.org/voice: Twilio does not follow redirects with "
-            "the signature intact; use the final URL as PUBLIC_BASE_URL",
+            "301 redirect to https://www.example.org/voice: Twilio signs the URL it was given, "
+            "so a redirect fails the signature; use the final URL as PUBLIC_BASE_URL",
         ),
     ],
 )
