@@ -27,8 +27,9 @@ from urllib.parse import urlencode
 import phonenumbers
 from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
 
-from .errors import IVRError
+from .errors import IVRError, SetupError
 from .events import Event, Recorder
 from .menu import Menu, QueueNode
 from .provision import QueueStatus, TwilioAccount, Waiting, client_from_settings
@@ -66,7 +67,7 @@ class QueueRoster:
 
     def record(self, event: Event) -> None:
         with self._lock:
-            if event.kind in ("enqueue", "queue-wait") and event.node:
+            if event.kind in ("queue", "queue-wait") and event.node:
                 self._nodes[event.call_sid] = event.node
                 self._nodes.move_to_end(event.call_sid)
                 while len(self._nodes) > self.limit:
@@ -152,10 +153,10 @@ def init_app(app: Flask) -> None:
             try:
                 numbers.add(e164(raw.strip()))
             except ValueError as exc:
-                raise IVRError(f"IVR_HANDLER_NUMBERS: {exc}") from None
+                raise SetupError("IVR_HANDLER_NUMBERS", str(exc)) from None
     pin = str(app.config["IVR_HANDLER_PIN"] or "").strip()
     if pin and (not pin.isdigit() or len(pin) < 4):
-        raise IVRError("IVR_HANDLER_PIN must be at least 4 digits")
+        raise SetupError("IVR_HANDLER_PIN", "must be at least 4 digits, and only digits")
     account = app.config.get("IVR_TWILIO_ACCOUNT")
     config = app.config
 
@@ -289,6 +290,18 @@ def connected() -> Response:
     )
     r = VoiceResponse()
     _say(r, "Thank you for waiting. Putting you through to a call handler now.")
+    return twiml(r)
+
+
+@bp.errorhandler(Exception)
+def on_error(exc: Exception) -> Response | HTTPException:
+    """A fault on the handler line: say so, rather than Twilio's "application error"."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("handler line: %s %s failed (call %s)", request.method, request.path, call_sid())
+    r = VoiceResponse()
+    r.say("Sorry, the call handler line has a technical problem. Please call again.")
+    r.hangup()
     return twiml(r)
 
 

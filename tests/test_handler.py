@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 from twilio_fake import AUTH_TOKEN, FakeTwilio, client_for
 
 from ivr import create_app
+from ivr.errors import SetupError
 from ivr.events import Event
 from ivr.handler import CHECK_ROUNDS
 from ivr.provision import TwilioAccount
@@ -324,3 +325,33 @@ def test_twilio_down_still_lets_the_handler_choose_a_queue(app, fake):
     )
     root = t.twiml(gather_action(root), Digits="2")
     assert root.find("Dial/Queue").text == "business-crime"
+
+
+def test_a_fault_on_the_line_is_spoken_not_twilios_application_error(app, fake, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("ivr.handler.board_twiml", broken)
+    root = handler(app).twiml("/handler")
+    assert verbs(root) == ["Say", "Hangup"]
+    assert "technical problem" in said(root)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("IVR_HANDLER_NUMBERS", "+44, not-a-number", "IVR_HANDLER_NUMBERS: "),
+        ("IVR_HANDLER_PIN", "12", "IVR_HANDLER_PIN: must be at least 4 digits"),
+    ],
+)
+def test_bad_handler_settings_stop_the_app_starting(fake, setting, value, message):
+    config = {
+        "TESTING": True,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "IVR_MENU_FILE": str(MENU),
+        "IVR_HANDLER_NUMBERS": "",
+        "IVR_HANDLER_PIN": "",
+        setting: value,
+    }
+    with pytest.raises(SetupError, match=message):
+        create_app(config)
