@@ -8,10 +8,12 @@ No Flask here: the CLI (``ivr twilio``) and the call-handler line both use this 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -412,16 +414,26 @@ class TwilioAccount:
                 exc.code,
             ) from None
         except TwilioException as exc:
-            # A failed page of a list arrives as a bare TwilioException(message, response).
+            # A failed page of a list arrives as a bare TwilioException(message, response);
+            # newer APIs raise TwilioServiceException (RFC 9457) with status, code and title.
             response = exc.args[1] if len(exc.args) > 1 else None
-            status = getattr(response, "status_code", None)
-            if status == 401:
-                raise BadCredentials(self.account_sid) from None
-            raise TwilioError(f"Twilio API error: {exc.args[0]} ({response})", status) from None
+            status = getattr(exc, "status", None) or getattr(response, "status_code", None)
+            code = getattr(exc, "code", None) or _error_code(response)
+            if status == 401 or code == 20003:
+                raise BadCredentials(self.account_sid, status, code) from None
+            what = getattr(exc, "title", None) or (exc.args[0] if exc.args else "no detail")
+            raise TwilioError(f"Twilio API error (HTTP {status}): {what}", status, code) from None
         except requests.Timeout:
             raise TwilioUnreachable("https://api.twilio.com", "no answer in time") from None
         except requests.ConnectionError as exc:
             raise TwilioUnreachable("https://api.twilio.com", _reason(exc)) from None
+
+
+def _error_code(response: Any) -> int | None:
+    try:
+        return int(json.loads(response.text)["code"])
+    except Exception:  # no body, not JSON, no code: there is no code to report
+        return None
 
 
 def _reason(exc: Exception) -> str:

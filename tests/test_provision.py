@@ -19,6 +19,7 @@ from ivr.errors import (
     CredentialsMissing,
     NumberNotFound,
     SetupError,
+    TwilioError,
     TwilioUnreachable,
 )
 from ivr.provision import (
@@ -221,6 +222,51 @@ def test_no_network(fake, account):
     )
 
 
+def test_twilio_refusing_a_write_is_a_clear_error(fake, account):
+    plan = account.plan_setup(NUMBER, BASE, QUEUES)
+    fake.failures[("POST", "/Queues.json")] = (
+        400,
+        {"code": 22202, "message": "Max size is too large", "status": 400},
+    )
+    with pytest.raises(TwilioError) as info:
+        account.apply(plan)
+    assert (info.value.status, info.value.code) == (400, 22202)
+    assert str(info.value) == (
+        f"Twilio refused POST /Accounts/{ACCOUNT_SID}/Queues.json (HTTP 400, error 22202): "
+        "Unable to create record: Max size is too large"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"code": 20003, "message": "Authenticate", "status": 401}, BadCredentials),
+        (
+            {
+                "type": "https://www.twilio.com/docs/errors/20003",
+                "title": "Authenticate",
+                "status": 401,
+                "code": 20003,
+            },
+            BadCredentials,
+        ),
+        (
+            {
+                "type": "https://www.twilio.com/docs/errors/20500",
+                "title": "Internal error",
+                "status": 500,
+                "code": 20500,
+            },
+            TwilioError,
+        ),
+    ],
+)
+def test_a_failed_list_page_in_either_error_format(fake, account, body, expected):
+    fake.failures[("GET", "/Queues.json")] = (body["status"], body)
+    with pytest.raises(expected):
+        account.queues()
+
+
 @pytest.mark.parametrize("base", ["ivr.example.org", "ftp://x", "https://x/?a=1", ""])
 def test_unusable_base_url(account, base):
     with pytest.raises(SetupError, match="PUBLIC_BASE_URL"):
@@ -305,7 +351,7 @@ def test_check_after_setup_is_all_ok(fake, account, voice_app):
         "[ok] queue general: max size 50",
         f"[ok] signed test request: POST {BASE}/voice -> 200 with TwiML",
     ]
-    assert fake.writes == []
+    assert fake.calls == [lookup(), list_queues()]
     sent = voice_app.calls[0].request
     form = dict(parse_qsl(sent.body))
     assert form["CallSid"] == TEST_CALL_SID

@@ -50,6 +50,8 @@ class FakeTwilio(HttpClient):
     members: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     offline: bool = False
+    failures: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    """(method, path under the account) -> (status, JSON body) answered instead."""
     credentials: tuple[str, str] = (ACCOUNT_SID, AUTH_TOKEN)
 
     def __post_init__(self) -> None:
@@ -131,6 +133,9 @@ class FakeTwilio(HttpClient):
         if auth != self.credentials:
             return _error(401, 20003, "Authenticate")
         path = uri.removeprefix(API)
+        if (method, path) in self.failures:
+            status, body = self.failures[(method, path)]
+            return Response(status, json.dumps(body))
         if method == "GET" and path == "/IncomingPhoneNumbers.json":
             wanted = (params or {}).get("PhoneNumber")
             found = [n for n in self.numbers.values() if not wanted or wanted in n["phone_number"]]
