@@ -137,14 +137,18 @@ class Plan:
     number: str
     number_sid: str
     changes: tuple[Change, ...]
+    notes: tuple[str, ...] = ()
+    """What setup cannot fix itself, to tell the user."""
 
     def __bool__(self) -> bool:
         return bool(self.changes)
 
     def diff(self) -> str:
         """The changes as a diff of current -> new, grouped by resource."""
+        notes = [f"! {note}" for note in self.notes]
         if not self.changes:
-            return f"number {self.number} and its queues are already set up: nothing to change"
+            done = f"number {self.number} and its queues are already set up: nothing to change"
+            return "\n".join([done, *notes])
         lines: list[str] = []
         heading = None
         for c in self.changes:
@@ -155,7 +159,7 @@ class Plan:
             if c.current is not None:
                 lines.append(f"- {c.field}: {_show(c.current)}")
             lines.append(f"+ {c.field}: {_show(c.new)}")
-        return "\n".join(lines)
+        return "\n".join(lines + notes)
 
 
 def _show(value: str) -> str:
@@ -313,7 +317,13 @@ class TwilioAccount:
                 changes.append(
                     Change("queue", q.name, q.sid, "MaxSize", str(q.max_size), str(size))
                 )
-        return Plan(config.phone_number, config.sid, tuple(changes))
+        notes: tuple[str, ...] = ()
+        if config.trunk_sid:
+            notes = (
+                f"{config.phone_number} belongs to SIP trunk {config.trunk_sid}, which overrides "
+                "its voice URLs: remove it from the trunk in the console",
+            )
+        return Plan(config.phone_number, config.sid, tuple(changes), notes)
 
     def apply(self, plan: Plan) -> None:
         """Make the plan's changes on Twilio: one request per number or queue."""

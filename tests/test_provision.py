@@ -172,6 +172,18 @@ def test_dry_run_diff_shows_current_and_new_and_writes_nothing(fake, account):
     assert fake.writes == []
 
 
+def test_setup_says_what_it_cannot_fix(fake, account):
+    fake.numbers[fake.number_sid]["trunk_sid"] = "TK" + "1" * 32
+    account.apply(account.plan_setup(NUMBER, BASE, QUEUES))
+    plan = account.plan_setup(NUMBER, BASE, QUEUES)
+    assert not plan
+    assert plan.diff().splitlines() == [
+        f"number {NUMBER} and its queues are already set up: nothing to change",
+        f"! {NUMBER} belongs to SIP trunk TK{'1' * 32}, which overrides its voice URLs: remove "
+        "it from the trunk in the console",
+    ]
+
+
 def test_the_number_is_found_in_any_uk_format(fake, account):
     assert account.number("020 7946 0101").sid == fake.number_sid
     assert fake.calls == [lookup()]
