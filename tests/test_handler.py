@@ -355,3 +355,46 @@ def test_bad_handler_settings_stop_the_app_starting(fake, setting, value, messag
     }
     with pytest.raises(SetupError, match=message):
         create_app(config)
+
+
+# -- the whole loop --------------------------------------------------------------------------
+
+
+def follow(t: Twilio, root: ET.Element, keys: list[str]) -> ET.Element:
+    """Play the caller: press the next key at each Gather, follow Redirects, stop at Enqueue."""
+    for _ in range(20):
+        if root.find("Enqueue") is not None:
+            return root
+        gather = root.find("Gather")
+        if gather is not None:
+            root = t.twiml(gather.get("action"), Digits=keys.pop(0))
+        else:
+            root = t.twiml(root.find("Redirect").text)
+    raise AssertionError("the caller never reached a queue")
+
+
+def test_caller_queued_then_a_handler_takes_them(app, fake, events):
+    caller_sid = "CA" + "7" * 32
+    caller = Twilio(app, caller_sid, "+447700900555")
+    root = follow(caller, caller.twiml("/voice"), keys=["2"])
+    enqueue = root.find("Enqueue")
+    assert enqueue.text == "business-crime"
+    # Twilio puts the call in the queue and starts the hold music from waitUrl.
+    fake.add_caller(fake.sids["business-crime"], caller_sid, 75)
+    caller.twiml(enqueue.get("waitUrl"), QueuePosition="1", QueueTime="0", AvgQueueTime="0")
+
+    t = handler(app)
+    board = t.twiml("/handler")
+    assert "business crime: 1 caller waiting" in said(board)
+    root = t.twiml(gather_action(board), Digits="2")
+
+    assert said(root) == (
+        "Taking the next caller from business crime. The caller chose business, "
+        "and has waited 1 minute."
+    )
+    queue = root.find("Dial/Queue")
+    assert queue.text == enqueue.text
+    # Twilio bridges them: the caller hears the Queue url's words, then the handler.
+    heard = caller.twiml(queue.get("url"), QueueTime="80", DequeingCallSid=t.form["CallSid"])
+    assert said(heard) == "Thank you for waiting. Putting you through to a call handler now."
+    assert events.events[-1].detail["queue_time"] == 80
