@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from .errors import IVRError, SetupError
 from .events import Event, Recorder
-from .menu import Menu, QueueNode
+from .menu import Menu, MenuNode, QueueNode
 from .provision import QueueStatus, TwilioAccount, Waiting, client_from_settings
 from .security import require_twilio_signature
 
@@ -51,34 +51,56 @@ CACHE_SECONDS = 5.0
 # -- state shared by the routes ------------------------------------------------------------
 
 
-class QueueRoster:
-    """A recorder in front of the app's own: remembers which queue node each waiting call is in.
+@dataclass
+class Journey:
+    """What the handler line knows of one caller: the menu options chosen, the queue node."""
 
-    The caller webhooks record a ``queue-wait`` event (with the node) on every hold cycle; that is
-    the only place the chosen option is known. Kept in this process, bounded; a handler on
-    another worker process hears the queue's options instead.
+    choices: list[tuple[str, str]]
+    """``(menu node, key)`` for each option chosen, the last few only."""
+    queue_node: str | None = None
+
+
+class QueueRoster:
+    """A recorder in front of the app's own: remembers each live call's choices and queue node.
+
+    The caller webhooks record a ``choice`` event per option chosen and a ``queue-wait`` event
+    (with the node) per hold cycle; that is the only place the chosen option is known. Kept in
+    this process and bounded; a handler served by another worker process hears the queue's
+    possible options instead.
     """
 
     def __init__(self, inner: Recorder, limit: int = 5000) -> None:
         self.inner = inner
         self.limit = limit
-        self._nodes: OrderedDict[str, str] = OrderedDict()
+        self._calls: OrderedDict[str, Journey] = OrderedDict()
         self._lock = threading.Lock()
 
     def record(self, event: Event) -> None:
         with self._lock:
-            if event.kind in ("queue", "queue-wait") and event.node:
-                self._nodes[event.call_sid] = event.node
-                self._nodes.move_to_end(event.call_sid)
-                while len(self._nodes) > self.limit:
-                    self._nodes.popitem(last=False)
-            elif event.kind in ("queue-result", "status"):
-                self._nodes.pop(event.call_sid, None)
+            self._note(event)
         self.inner.record(event)
 
-    def node(self, call_sid: str) -> str | None:
+    def _note(self, event: Event) -> None:
+        sid = event.call_sid
+        if event.kind in ("queue-result", "status"):
+            self._calls.pop(sid, None)
+            return
+        chose = event.kind == "choice" and event.outcome == "option" and event.key
+        queued = event.kind in ("queue", "queue-wait")
+        if not sid or not event.node or not (chose or queued):
+            return
+        journey = self._calls.setdefault(sid, Journey([]))
+        self._calls.move_to_end(sid)
+        if chose:
+            journey.choices = [*journey.choices, (event.node, str(event.key))][-4:]
+        else:
+            journey.queue_node = event.node
+        while len(self._calls) > self.limit:
+            self._calls.popitem(last=False)
+
+    def journey(self, call_sid: str) -> Journey | None:
         with self._lock:
-            return self._nodes.get(call_sid)
+            return self._calls.get(call_sid)
 
     def close(self) -> None:
         self.inner.close()
@@ -380,26 +402,36 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
 
 
 def whisper(m: Menu, queue: str, front: Waiting | None, roster: QueueRoster | None) -> str:
-    """What the handler hears before the bridge: the caller's option and their wait."""
-    node_id = roster.node(front.call_sid) if roster and front else None
-    if node_id and isinstance(m.nodes.get(node_id), QueueNode):
-        chose = f"chose {describe(m, node_id)}"
+    """What the handler hears before the bridge: the caller's options and their wait."""
+    journey = roster.journey(front.call_sid) if roster and front else None
+    words = [w for node, key in (journey.choices if journey else []) if (w := option(m, node, key))]
+    if words:
+        chose = "chose " + ", then ".join(words)
+    elif journey and journey.queue_node in m.nodes:
+        chose = "came through " + describe(journey.queue_node)
     else:
-        options = [
-            describe(m, n)
-            for n, node in m.nodes.items()
-            if isinstance(node, QueueNode) and node.queue == queue
+        nodes = [
+            n for n, node in m.nodes.items() if isinstance(node, QueueNode) and node.queue == queue
         ]
-        chose = "came through " + " or ".join(options) if options else "is in " + spoken(queue)
+        chose = "came through " + " or ".join(map(describe, nodes)) if nodes else "is waiting"
     waited = f", and has waited {_wait(front.wait)}" if front else ""
     return f"Taking the next caller from {spoken(queue)}. The caller {chose}{waited}."
 
 
-def describe(m: Menu, node_id: str) -> str:
-    """A queue node in words: its notes' first sentence, else its id."""
-    node = m.nodes[node_id]
-    if node.notes:
-        return node.notes.split(".")[0].strip()
+def option(m: Menu, node_id: str, key: str) -> str | None:
+    """An option chosen, in the caller's own words: its first speech phrase, else its target."""
+    node = m.nodes.get(node_id)
+    if not isinstance(node, MenuNode):
+        return None
+    for o in node.options:
+        if o.key == key:
+            phrases = m.phrases(o, m.defaults.language)
+            return phrases[0] if phrases else describe(o.goto)
+    return None
+
+
+def describe(node_id: str) -> str:
+    """A node in words, from its id (``notes`` are for authors and never spoken)."""
     return spoken(node_id.removesuffix("_queue"))
 
 

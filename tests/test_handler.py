@@ -241,7 +241,7 @@ def test_the_whisper_names_the_option_the_waiting_caller_chose(app, fake):
     root = t.twiml(gather_action(root), Digits="1")
 
     assert said(root) == (
-        "Taking the next caller from call handlers. The caller chose cyber, "
+        "Taking the next caller from call handlers. The caller came through cyber, "
         "and has waited 7 minutes."
     )
 
@@ -389,7 +389,7 @@ def test_caller_queued_then_a_handler_takes_them(app, fake, events):
     root = t.twiml(gather_action(board), Digits="2")
 
     assert said(root) == (
-        "Taking the next caller from business crime. The caller chose business, "
+        "Taking the next caller from business crime. The caller chose business crime, "
         "and has waited 1 minute."
     )
     queue = root.find("Dial/Queue")
@@ -398,3 +398,19 @@ def test_caller_queued_then_a_handler_takes_them(app, fake, events):
     heard = caller.twiml(queue.get("url"), QueueTime="80", DequeingCallSid=t.form["CallSid"])
     assert said(heard) == "Thank you for waiting. Putting you through to a call handler now."
     assert events.events[-1].detail["queue_time"] == 80
+
+
+def test_the_whisper_follows_the_callers_path_through_sub_menus(app, fake):
+    caller_sid = "CA" + "8" * 32
+    caller = Twilio(app, caller_sid, "+447700900555")
+    root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
+    assert root.find("Enqueue").text == "call-handlers"
+    fake.add_caller(fake.sids["call-handlers"], caller_sid, 30)
+    caller.twiml(root.find("Enqueue").get("waitUrl"), QueuePosition="1")
+
+    t = handler(app)
+    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
+    assert said(root) == (
+        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
+        "and has waited less than a minute."
+    )
