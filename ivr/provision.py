@@ -84,13 +84,14 @@ def client_from_settings(
     return Client(sid, token, http_client=http)
 
 
-def webhook_urls(base_url: str) -> dict[str, str]:
-    """The number's settings that serve the menu from ``base_url`` (PUBLIC_BASE_URL)."""
+def webhook_urls(base_url: str, handler_line: bool = False) -> dict[str, str]:
+    """The number's settings that serve the menu (or the handler line) from ``base_url``."""
     base = _base(base_url)
     return {
-        "VoiceUrl": f"{base}/voice",
+        "VoiceUrl": f"{base}/handler" if handler_line else f"{base}/voice",
         "VoiceMethod": "POST",
-        "VoiceFallbackUrl": f"{base}/fallback",
+        # /fallback apologises to a 101 caller and restarts the menu: not for call handlers.
+        "VoiceFallbackUrl": "" if handler_line else f"{base}/fallback",
         "VoiceFallbackMethod": "POST",
         "StatusCallback": f"{base}/status",
         "StatusCallbackMethod": "POST",
@@ -297,9 +298,14 @@ class TwilioAccount:
 
     # -- setup ------------------------------------------------------------------------
 
-    def plan_setup(self, number: str, base_url: str, queues: Mapping[str, int]) -> Plan:
-        """What must change so ``number`` serves the menu at ``base_url`` with ``queues``."""
-        wanted = webhook_urls(base_url)
+    def plan_setup(
+        self, number: str, base_url: str, queues: Mapping[str, int], handler_line: bool = False
+    ) -> Plan:
+        """What must change so ``number`` serves the menu at ``base_url`` with ``queues``.
+
+        With ``handler_line``, the number is the staff line instead: its voice URL is /handler.
+        """
+        wanted = webhook_urls(base_url, handler_line)
         config = self.number(number)
         changes: list[Change] = []
         for field in NUMBER_FIELDS:
@@ -309,7 +315,7 @@ class TwilioAccount:
                 changes.append(
                     Change("number", config.phone_number, config.sid, field, current, new)
                 )
-        for q in self.queues(list(queues)):
+        for q in self.queues(list(queues)) if queues else []:
             size = queues[q.name]
             if not q.exists:
                 changes.append(Change("queue", q.name, None, "MaxSize", None, str(size)))
@@ -351,11 +357,15 @@ class TwilioAccount:
         queues: Mapping[str, int],
         auth_token: str | None,
         post: Post | None = None,
+        handler_line: bool = False,
     ) -> list[Finding]:
-        """Compare the number and queues with what the menu expects; prove a signed request."""
-        wanted = webhook_urls(base_url)
+        """Compare the number and queues with what the menu expects; prove a signed request.
+
+        With ``handler_line``, check the staff number's /handler URL only.
+        """
+        wanted = webhook_urls(base_url, handler_line)
         findings: list[Finding] = []
-        if urlsplit(wanted["VoiceUrl"]).scheme != "https":
+        if urlsplit(wanted["VoiceUrl"]).scheme != "https" and not handler_line:
             findings.append(
                 Finding(
                     "error",
@@ -365,9 +375,10 @@ class TwilioAccount:
                 )
             )
         config = self.number(number)
-        subject = f"number {config.phone_number}"
+        subject = f"{'handler line' if handler_line else 'number'} {config.phone_number}"
         for field in ("VoiceUrl", "VoiceFallbackUrl", "StatusCallback"):
-            findings.append(_url_finding(subject, field, config.settings[field], wanted[field]))
+            if wanted[field] or config.settings[field]:
+                findings.append(_url_finding(subject, field, config.settings[field], wanted[field]))
         for field in ("VoiceMethod", "VoiceFallbackMethod", "StatusCallbackMethod"):
             current = config.settings[field].upper() or "POST"
             if current != "POST":
@@ -392,8 +403,10 @@ class TwilioAccount:
                     "(remove it from the trunk in the console)",
                 )
             )
-        for q in self.queues(list(queues)):
+        for q in self.queues(list(queues)) if queues else []:
             findings.append(_queue_finding(q, queues[q.name]))
+        if handler_line:
+            return findings
         if not auth_token:
             findings.append(
                 Finding(
@@ -461,6 +474,12 @@ def _reason(exc: Exception) -> str:
 
 
 def _url_finding(subject: str, field: str, current: str, wanted: str) -> Finding:
+    if not wanted:
+        return Finding(
+            "warning",
+            subject,
+            f"{field} is {current}; not wanted here (`ivr twilio setup` clears it)",
+        )
     if current == wanted:
         return Finding("ok", subject, f"{field} is {wanted}")
     if not current:

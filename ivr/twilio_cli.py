@@ -98,11 +98,23 @@ def twilio(ctx: click.Context) -> None:
 @click.option(
     "--number", default=None, help="The Twilio number callers dial (default: TWILIO_PHONE_NUMBER)."
 )
+@click.option(
+    "--handler-number",
+    default=None,
+    help="The staff number for the call-handler line, pointed at /handler "
+    "(default: TWILIO_HANDLER_NUMBER; none: leave it alone).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the changes as a diff; change nothing.")
 @_menu_option
 @click.pass_obj
 @_edge
-def setup(obj: _Context, number: str | None, dry_run: bool, menu_file: str | None) -> None:
+def setup(
+    obj: _Context,
+    number: str | None,
+    handler_number: str | None,
+    dry_run: bool,
+    menu_file: str | None,
+) -> None:
     """Point the number's webhooks at PUBLIC_BASE_URL and create the menu's queues.
 
     Sets the voice URL (/voice), fallback URL (/fallback) and status callback (/status), all
@@ -117,15 +129,21 @@ def setup(obj: _Context, number: str | None, dry_run: bool, menu_file: str | Non
         raise SetupError("--number", "name the Twilio number (or set TWILIO_PHONE_NUMBER)")
     queues = obj.queues(menu_file)
     base = obj.base_url()
-    plan = obj.account.plan_setup(number, base, queues)
-    click.echo(plan.diff())
-    if not plan:
+    plans = [obj.account.plan_setup(number, base, queues)]
+    handler_number = handler_number or obj.settings.get("TWILIO_HANDLER_NUMBER")
+    if handler_number:
+        plans.append(obj.account.plan_setup(handler_number, base, {}, handler_line=True))
+    for plan in plans:
+        click.echo(plan.diff())
+    changes = sum(len(plan.changes) for plan in plans)
+    if not changes:
         return
     if dry_run:
-        click.echo(f"dry run: {len(plan.changes)} change(s) not made")
+        click.echo(f"dry run: {changes} change(s) not made")
         return
-    obj.account.apply(plan)
-    click.echo(f"made {len(plan.changes)} change(s)")
+    for plan in plans:
+        obj.account.apply(plan)
+    click.echo(f"made {changes} change(s)")
     if base.startswith("http://"):
         click.echo("warning: PUBLIC_BASE_URL is http; use https for real calls", err=True)
 
@@ -137,10 +155,17 @@ def setup(obj: _Context, number: str | None, dry_run: bool, menu_file: str | Non
     help="The number to check (default: TWILIO_PHONE_NUMBER, else every number on the "
     "account whose voice URL is under PUBLIC_BASE_URL).",
 )
+@click.option(
+    "--handler-number",
+    default=None,
+    help="Also check the call-handler line's number (default: TWILIO_HANDLER_NUMBER).",
+)
 @_menu_option
 @click.pass_obj
 @_edge
-def check(obj: _Context, number: str | None, menu_file: str | None) -> None:
+def check(
+    obj: _Context, number: str | None, handler_number: str | None, menu_file: str | None
+) -> None:
     """Compare the number and queues with the menu, and send one signed test call.
 
     Flags a wrong or http voice URL, a missing fallback or status callback, and a missing or
@@ -159,13 +184,15 @@ def check(obj: _Context, number: str | None, menu_file: str | None) -> None:
         raise SetupError(
             "--number", f"no number on the account has its voice URL under {base}; name one"
         )
+    token = obj.settings.get("TWILIO_AUTH_TOKEN") or None
+    findings = [f for n in numbers for f in obj.account.check(n, base, queues, token)]
+    handler_number = handler_number or obj.settings.get("TWILIO_HANDLER_NUMBER")
+    if handler_number:
+        findings += obj.account.check(handler_number, base, {}, token, handler_line=True)
     errors = 0
-    for n in numbers:
-        for finding in obj.account.check(
-            n, base, queues, obj.settings.get("TWILIO_AUTH_TOKEN") or None
-        ):
-            errors += finding.level == "error"
-            click.echo(str(finding))
+    for finding in findings:
+        errors += finding.level == "error"
+        click.echo(str(finding))
     if errors:
         click.echo(f"{errors} problem(s); `ivr twilio setup` fixes the number and queues", err=True)
         raise click.exceptions.Exit(1)

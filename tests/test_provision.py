@@ -463,7 +463,13 @@ def cli(fake, tmp_path, monkeypatch):
     menu = tmp_path / "menus.json"
     menu.write_text(json.dumps(MENU))
     monkeypatch.chdir(tmp_path)
-    for name in ("TWILIO_PHONE_NUMBER", "TWILIO_API_KEY", "TWILIO_API_SECRET", "IVR_MENU_FILE"):
+    for name in (
+        "TWILIO_PHONE_NUMBER",
+        "TWILIO_HANDLER_NUMBER",
+        "TWILIO_API_KEY",
+        "TWILIO_API_SECRET",
+        "IVR_MENU_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
@@ -588,3 +594,48 @@ def test_cli_setup_needs_a_number(cli):
     assert result.output == (
         "Error: --number: name the Twilio number (or set TWILIO_PHONE_NUMBER)\n"
     )
+
+
+# -- the handler line's number ----------------------------------------------------------------
+
+STAFF = "+442079460199"
+
+
+def test_setup_points_the_staff_number_at_handler(fake, account):
+    staff = fake.add_number(STAFF, voice_fallback_url="https://old.example.org/fallback")
+    plan = account.plan_setup(STAFF, BASE, {}, handler_line=True)
+    account.apply(plan)
+    assert fake.calls == [
+        Call("GET", f"{API}/IncomingPhoneNumbers.json", {"PhoneNumber": STAFF}, {}),
+        Call(
+            "POST",
+            f"{API}/IncomingPhoneNumbers/{staff}.json",
+            {},
+            {
+                "VoiceUrl": f"{BASE}/handler",
+                "VoiceFallbackUrl": "",
+                "StatusCallback": f"{BASE}/status",
+            },
+        ),
+    ]
+    assert not account.plan_setup(STAFF, BASE, {}, handler_line=True)
+    assert [str(f) for f in account.check(STAFF, BASE, {}, AUTH_TOKEN, handler_line=True)] == [
+        f"[ok] handler line {STAFF}: VoiceUrl is {BASE}/handler",
+        f"[ok] handler line {STAFF}: StatusCallback is {BASE}/status",
+    ]
+
+
+def test_cli_sets_up_and_checks_both_numbers(cli, fake):
+    fake.add_number(STAFF)
+    result = cli("setup", "--number", NUMBER, "--handler-number", STAFF)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"@@ number {STAFF} @@\n- VoiceUrl: https://demo.twilio.com/welcome/voice/\n"
+        f"+ VoiceUrl: {BASE}/handler\n" in result.output
+    )
+    assert result.output.endswith("made 7 change(s)\n")
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{BASE}/voice", body=TWIML, content_type="text/xml")
+        result = cli("check", "--number", NUMBER, "--handler-number", STAFF)
+    assert result.exit_code == 0, result.output
+    assert f"[ok] handler line {STAFF}: VoiceUrl is {BASE}/handler" in result.output
