@@ -262,11 +262,11 @@ class TwilioAccount:
         return NumberConfig(n.sid, e164, settings, getattr(n, "trunk_sid", None) or "")
 
     def numbers_pointing_at(self, base_url: str) -> list[str]:
-        """The account's numbers whose voice URL is under ``base_url``."""
-        base = _base(base_url)
+        """The account's numbers whose voice URL is this app's ``/voice`` under ``base_url``."""
+        voice = webhook_urls(base_url)["VoiceUrl"]
         with self._errors():
             numbers = self.client.incoming_phone_numbers.list()
-        return [n.phone_number for n in numbers if (n.voice_url or "").startswith(base + "/")]
+        return [n.phone_number for n in numbers if n.voice_url == voice]
 
     def queues(self, names: list[str] | None = None) -> list[QueueStatus]:
         """Live size and average wait of the named queues (missing ones too), or of all."""

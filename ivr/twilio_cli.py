@@ -13,6 +13,7 @@ from collections.abc import Callable
 import click
 from dotenv import dotenv_values, find_dotenv
 
+from .config import default_menu_file
 from .errors import IVRError, SetupError
 from .menu import load_menu
 from .provision import TwilioAccount, client_from_settings
@@ -56,7 +57,7 @@ class _Context:
         return base
 
     def queues(self, menu_file: str | None) -> dict[str, int]:
-        path = menu_file or self.settings.get("IVR_MENU_FILE") or "menus.json"
+        path = menu_file or self.settings.get("IVR_MENU_FILE") or default_menu_file()
         return load_menu(path).queues()
 
 
@@ -78,7 +79,7 @@ _menu_option = click.option(
     "menu_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Menu file naming the queues (default: IVR_MENU_FILE or menus.json).",
+    help="Menu file naming the queues (default: IVR_MENU_FILE, else menus.json).",
 )
 
 

@@ -639,3 +639,14 @@ def test_cli_sets_up_and_checks_both_numbers(cli, fake):
         result = cli("check", "--number", NUMBER, "--handler-number", STAFF)
     assert result.exit_code == 0, result.output
     assert f"[ok] handler line {STAFF}: VoiceUrl is {BASE}/handler" in result.output
+
+
+def test_cli_check_without_number_skips_the_staff_line(cli, fake):
+    fake.add_number(STAFF)
+    cli("setup", "--number", NUMBER, "--handler-number", STAFF)
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{BASE}/voice", body=TWIML, content_type="text/xml")
+        result = cli("check")
+    assert result.exit_code == 0, result.output
+    assert STAFF not in result.output
+    assert f"[ok] number {NUMBER}: VoiceUrl is {BASE}/voice" in result.output
