@@ -295,7 +295,7 @@ def take() -> Response:
     _say(r, whisper(menu(), name, front, h.roster))
     dial = r.dial(action=_url("board", h), method="POST")
     dial.queue(name, url=_url("connected", h, queue=name), method="POST")
-    record("handler-take", option=name, detail={"front": front.call_sid if front else ""})
+    record("handler-take", detail={"queue": name, "front": front.call_sid if front else ""})
     return twiml(r)
 
 
@@ -306,9 +306,12 @@ def connected() -> Response:
     queue_time = _int(request.form.get("QueueTime"), 0, 0, 10_000_000)
     record(
         "handler-bridged",
-        option=request.args.get("queue", "")[:64] or None,
         outcome="bridged",
-        detail={"queue_time": queue_time, "handler": request.form.get("DequeingCallSid", "")},
+        detail={
+            "queue": request.args.get("queue", "")[:64],
+            "queue_time": queue_time,
+            "handler": request.form.get("DequeingCallSid", "")[:64],
+        },
     )
     r = VoiceResponse()
     _say(r, "Thank you for waiting. Putting you through to a call handler now.")

@@ -257,7 +257,7 @@ def test_the_queue_url_tells_the_caller_and_records_the_wait(app, events):
     assert verbs(root) == ["Say"]
     assert said(root) == "Thank you for waiting. Putting you through to a call handler now."
     bridged = events.events[-1]
-    assert (bridged.kind, bridged.option, bridged.detail["queue_time"]) == (
+    assert (bridged.kind, bridged.detail["queue"], bridged.detail["queue_time"]) == (
         "handler-bridged",
         "business-crime",
         245,
