@@ -449,7 +449,7 @@ def _callers(n: int) -> str:
 def _wait(seconds: int) -> str:
     if seconds < 60:
         return "less than a minute"
-    minutes = round(seconds / 60)
+    minutes = (seconds + 30) // 60  # to the nearest minute, halves up
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 

@@ -188,7 +188,7 @@ def test_allowed_caller_hears_the_queues_and_takes_the_one_they_chose(app, fake,
 
     assert said(root) == (
         "call handlers: nobody waiting. "
-        "business crime: 2 callers waiting, 2 minutes on average. To take the first, press 2. "
+        "business crime: 2 callers waiting, 3 minutes on average. To take the first, press 2. "
         "general enquiries: nobody waiting. "
         "To hear this again, press 0."
     )
@@ -413,4 +413,26 @@ def test_the_whisper_follows_the_callers_path_through_sub_menus(app, fake):
     assert said(root) == (
         "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
         "and has waited less than a minute."
+    )
+
+
+# -- the simulator plays the handler ---------------------------------------------------------
+
+
+def test_the_simulator_plays_the_handler_side(app, fake):
+    from ivr.caller import Call, Input, ScriptedCaller, WSGITransport
+
+    fake.add_caller(fake.sids["general-enquiries"], "CA" + "d" * 32, 150)
+    record = Call(
+        WSGITransport(app),
+        f"{BASE}/handler",
+        ScriptedCaller([Input.press(PIN), Input.press("3")]),
+        auth_token=AUTH_TOKEN,
+        from_number=STRANGER,
+    ).run()
+    assert record.outcome.summary() == "dialled general-enquiries (DialCallStatus=completed)"
+    heard = [e.text for e in record.events if e.kind == "say"]
+    assert (
+        "Taking the next caller from general enquiries. The caller came through general, "
+        "and has waited 3 minutes." in heard
     )
