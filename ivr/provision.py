@@ -37,6 +37,9 @@ log = logging.getLogger("ivr.provision")
 API_TIMEOUT = 15.0
 """Seconds to wait for Twilio's REST API before giving up (the library default is forever)."""
 
+SLOW_ANSWER = 5.0
+"""Seconds after which check warns that the app (or the tunnel) answers slowly."""
+
 TEST_CALL_SID = "CA" + "0" * 28 + "7e57"
 """The CallSid of ``ivr twilio check``'s signed test request: obviously not a real call."""
 
@@ -225,6 +228,7 @@ class RoundTrip:
     status: int | None
     twiml: bool
     detail: str
+    seconds: float = 0.0
 
 
 Post = Callable[..., requests.Response]
@@ -507,6 +511,13 @@ def _queue_finding(q: QueueStatus, size: int) -> Finding:
 
 def _round_trip_finding(trip: RoundTrip) -> Finding:
     subject = "signed test request"
+    if trip.status == 200 and trip.twiml and trip.seconds > SLOW_ANSWER:
+        return Finding(
+            "warning",
+            subject,
+            f"POST {trip.url} -> 200 with TwiML, but in {trip.seconds:.1f} s: Twilio waits 15 s "
+            "in all before it gives the caller the fallback",
+        )
     if trip.status == 200 and trip.twiml:
         return Finding("ok", subject, f"POST {trip.url} -> 200 with TwiML")
     return Finding("error", subject, f"POST {trip.url} -> {trip.detail}")
@@ -528,13 +539,18 @@ def voice_params(to: str, account_sid: str = "AC" + "0" * 32) -> dict[str, str]:
 
 
 def signed_test_request(
-    url: str, auth_token: str, to: str, post: Post | None = None, timeout: float = 10.0
+    url: str,
+    auth_token: str,
+    to: str,
+    post: Post | None = None,
+    timeout: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RoundTrip:
     """POST a Twilio-signed new-call request to ``url`` and say whether TwiML came back."""
     params = voice_params(to)
     signature = RequestValidator(auth_token).compute_signature(url, params)
     send = post or requests.post
-    started = time.monotonic()
+    started = clock()
     try:
         response = send(
             url,
@@ -547,7 +563,7 @@ def signed_test_request(
         return RoundTrip(url, None, False, f"no answer within {timeout:g} s")
     except requests.RequestException as exc:
         return RoundTrip(url, None, False, f"cannot connect ({_reason(exc)})")
-    elapsed = time.monotonic() - started
+    elapsed = clock() - started
     body = response.text or ""
     twiml = "xml" in response.headers.get("Content-Type", "") and "<Response" in body
     status = response.status_code
@@ -568,7 +584,7 @@ def signed_test_request(
         detail = "200 but no TwiML came back (is PUBLIC_BASE_URL pointing at this app?)"
     else:
         detail = f"{status}: {_first_line(body)}"
-    return RoundTrip(url, status, twiml, detail)
+    return RoundTrip(url, status, twiml, detail, elapsed)
 
 
 def _first_line(text: str) -> str:

@@ -438,6 +438,18 @@ def test_signed_test_request_failures(kwargs, detail):
     assert (trip.twiml, trip.detail) == (False, detail)
 
 
+def test_a_slow_answer_is_a_warning():
+    from ivr import provision
+
+    ticks = iter([100.0, 107.5])
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{BASE}/voice", body=TWIML, content_type="text/xml")
+        trip = signed_test_request(f"{BASE}/voice", AUTH_TOKEN, NUMBER, clock=lambda: next(ticks))
+    finding = provision._round_trip_finding(trip)
+    assert finding.level == "warning"
+    assert "in 7.5 s: Twilio waits 15 s in all" in finding.message
+
+
 def test_signed_test_request_uses_an_injected_post():
     sent = {}
 
