@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,6 +40,8 @@ log = logging.getLogger("ivr.handler")
 bp = Blueprint("handler", __name__, url_prefix="/handler")
 
 PIN_TRIES = 3
+PIN_LOCKOUT = (10, 900.0)
+"""Wrong PINs (across all calls), and the seconds they count for, before PINs are refused."""
 CHECK_EVERY = 20
 """Seconds between checks while all queues are empty."""
 CHECK_ROUNDS = 30
@@ -118,6 +120,21 @@ class HandlerLine:
     clock: Callable[[], float] = time.monotonic
     _account: TwilioAccount | None = None
     _cached: tuple[float, list[QueueStatus]] | None = None
+    _wrong_pins: list[float] = field(default_factory=list)
+
+    def pin_locked(self) -> bool:
+        """Too many wrong PINs lately: someone may be guessing; allow-listed numbers still work."""
+        limit, window = PIN_LOCKOUT
+        now = self.clock()
+        self._wrong_pins = [t for t in self._wrong_pins if now - t < window]
+        return len(self._wrong_pins) >= limit
+
+    def wrong_pin(self) -> None:
+        self._wrong_pins.append(self.clock())
+        if len(self._wrong_pins) == PIN_LOCKOUT[0]:
+            log.warning(
+                "handler line: %d wrong PINs lately; PIN entry refused for now", PIN_LOCKOUT[0]
+            )
 
     @property
     def account(self) -> TwilioAccount:
@@ -231,7 +248,7 @@ def door() -> Response:
     if h.allowed(caller):
         record("handler-in", outcome="caller-id", caller=caller)
         return board_twiml(h, 0)
-    if h.pin:
+    if h.pin and not h.pin_locked():
         return pin_twiml(1)
     record("handler-refused", outcome="caller-id", caller=caller)
     return refuse()
@@ -244,10 +261,13 @@ def pin() -> Response:
     h = line()
     attempt = _int(request.args.get("attempt"), 1, 1, PIN_TRIES)
     digits = request.form.get("Digits", "")[:32]
-    if h.pin and hmac.compare_digest(digits.encode(), h.pin.encode()):
+    locked = h.pin_locked()
+    if h.pin and not locked and hmac.compare_digest(digits.encode(), h.pin.encode()):
         record("handler-in", outcome="pin", caller=request.form.get("From"))
         return board_twiml(h, 0)
-    if attempt < PIN_TRIES:
+    if digits:
+        h.wrong_pin()
+    if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
     record("handler-refused", outcome="pin", caller=request.form.get("From"))
     return refuse()

@@ -140,6 +140,18 @@ def test_unknown_caller_is_asked_for_the_pin_and_refused_after_three_wrong(app, 
     assert events.kinds()[-1] == "handler-refused"
 
 
+def test_many_wrong_pins_lock_pin_entry_but_not_the_allow_list(app):
+    for n in range(4):  # 4 calls x 3 tries > 10 wrong PINs
+        t = handler(app, STRANGER, sid=f"CA{n:032d}")
+        root = t.twiml("/handler")
+        while root.find("Gather") is not None:
+            root = t.twiml(gather_action(root), Digits="0000")
+    t = handler(app, STRANGER, sid="CA" + "5" * 32)
+    assert verbs(t.twiml("/handler")) == ["Say", "Hangup"]  # not even asked
+    assert verbs(t.twiml("/handler/pin?attempt=1", Digits=PIN)) == ["Say", "Hangup"]
+    assert "No callers are waiting" in said(handler(app, HANDLER).twiml("/handler"))
+
+
 def test_unknown_caller_without_a_pin_configured_is_refused_at_once(fake, events):
     app = create_app(
         {
