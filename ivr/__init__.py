@@ -54,6 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         init_phone(app)
 
+    # -- the call-handler line (ivr/handler.py): POST /handler and its routes --
+    from .handler import init_app as init_handler_line
+
+    init_handler_line(app)
+
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

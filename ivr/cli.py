@@ -391,3 +391,9 @@ def paths(
             click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
     if not report.ok:
         sys.exit(1)
+
+
+# -- ivr twilio: number and queue set-up (ivr/twilio_cli.py) --
+from .twilio_cli import twilio  # noqa: E402  (kept in one block, apart from the commands above)
+
+cli.add_command(twilio)
