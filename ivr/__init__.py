@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -45,7 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
-    store = MenuStore(app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu)
+    app.config["IVR_URL_PREFIX"] = urlsplit(app.config["PUBLIC_BASE_URL"] or "").path.rstrip("/")
+    routes = UrlRoutes(menu.defaults.language, app.config["IVR_URL_PREFIX"])
+    store = MenuStore(app.config["IVR_MENU_FILE"], routes, menu=menu)
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)

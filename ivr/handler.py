@@ -366,7 +366,7 @@ def pin_twiml(attempt: int, wrong: bool = False) -> Response:
         input="dtmf",
         finish_on_key="#",
         timeout=10,
-        action=f"/handler/pin?attempt={attempt}",
+        action=f"{current_app.config['IVR_URL_PREFIX']}/handler/pin?attempt={attempt}",
         method="POST",
         action_on_empty_result=True,
     )
@@ -480,7 +480,7 @@ def _say(parent: Any, text: str) -> None:
 
 def _url(route: str, h: HandlerLine, **params: Any) -> str:
     query = {"k": h.pass_for(call_sid()), **params}
-    return f"/handler/{route}?{urlencode(query)}"
+    return f"{current_app.config['IVR_URL_PREFIX']}/handler/{route}?{urlencode(query)}"
 
 
 def _passed(h: HandlerLine) -> bool:

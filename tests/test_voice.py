@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 
 import pytest
-from conftest import TOKEN, Twilio, minimal_menu, said, verbs, write_menu
+from conftest import Twilio, minimal_menu, said, verbs, write_menu
 
 from ivr import create_app
 from ivr.menu import load_menu
@@ -396,7 +396,3 @@ def test_a_broken_menu_refuses_to_start(tmp_path, config):
 
     with pytest.raises(MenuError, match="nowhere"):
         create_app(config)
-
-
-def test_token_used_by_tests_is_not_the_default():
-    assert TOKEN
