@@ -87,7 +87,8 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         f"  .venv/bin/ivr call --url http://{host}:{port}/voice"
         + ("" if unsigned else " --auth-token $TWILIO_AUTH_TOKEN")
         + "\n  .venv/bin/ivr call --press 1      (in-process, no server needed)\n"
-        f"  curl -X POST -d CallSid=CAtest -d From=+447700900123 http://{host}:{port}/voice\n"
+        "  curl -X POST -d CallSid=CAtest --data-urlencode From=+447700900123 "
+        f"http://{host}:{port}/voice\n"
         + (
             "\nSignatures are NOT checked (--allow-unsigned): keep this on localhost.\n"
             if unsigned
