@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -36,7 +37,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .menu import load_menu
     from .voice import UrlRoutes, bp
 
-    app = Flask(__name__)
+    # No open /static route: the softphone serves its files itself, behind its token.
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
     if config:
         app.config.update(config)
@@ -45,13 +47,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
+    app.config["IVR_URL_PREFIX"] = urlsplit(app.config["PUBLIC_BASE_URL"] or "").path.rstrip("/")
+    prefix = app.config["IVR_URL_PREFIX"]
     reload_every = app.config.get("IVR_MENU_RELOAD_SECONDS", 1.0)
     store = MenuStore(
         app.config["IVR_MENU_FILE"],
-        UrlRoutes(menu.defaults.language),
+        UrlRoutes(menu.defaults.language, prefix),
         menu=menu,
         reload_every=reload_every if reload_every and reload_every > 0 else None,
-        routes_for=lambda m: UrlRoutes(m.defaults.language),
+        routes_for=lambda m: UrlRoutes(m.defaults.language, prefix),
     )
     # Opening hours and announcements read the time from here; tests put a fixed clock in.
     fixed = app.config.get("IVR_NOW")
@@ -62,6 +66,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)
+    if app.config.get("IVR_PHONE"):
+        from .phone import init_app as init_phone
+
+        init_phone(app)
+
+    # -- the call-handler line (ivr/handler.py): POST /handler and its routes --
+    from .handler import init_app as init_handler_line
+
+    init_handler_line(app)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:

@@ -71,6 +71,9 @@ def from_env(dotenv: bool = True) -> dict[str, Any]:
         "IVR_ALLOW_UNSIGNED": _bool(os.environ.get("IVR_ALLOW_UNSIGNED")),
         "IVR_TRUSTED_PROXIES": _int("IVR_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": _int("IVR_MAX_BODY_BYTES", 64 * 1024),
+        # The browser softphone (ivr.phone): off unless asked for, and then behind a token.
+        "IVR_PHONE": _bool(os.environ.get("IVR_PHONE")),
+        "IVR_PHONE_TOKEN": os.environ.get("IVR_PHONE_TOKEN", "").strip(),
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),
         # Live edits: seconds between checks of the menu file for changes; 0 turns them off.
         "IVR_MENU_RELOAD_SECONDS": _float("IVR_MENU_RELOAD_SECONDS", 1.0),

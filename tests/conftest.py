@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from ivr import create_app
 ROOT = Path(__file__).resolve().parent.parent
 MENU = ROOT / "menus.json"
 TOKEN = "test-auth-token-0123456789abcdef"
+# The app's clock in tests: a Monday at 10:00 BST, when the business crime line is open, so
+# that routes through hours nodes do not depend on when the tests run.
+OFFICE_HOURS = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+OUT_OF_HOURS = datetime(2026, 6, 6, 12, 0, tzinfo=UTC)  # a Saturday
 
 
 class Twilio:
@@ -86,6 +91,32 @@ def minimal_menu(**nodes: Any) -> dict[str, Any]:
     return base
 
 
+def bilingual_menu() -> dict[str, Any]:
+    """The minimal menu in English and Welsh; key 9 switches to Welsh (keys only, no speech)."""
+    data = minimal_menu()
+    data["languages"] = {"cy-GB": {"voice": "Polly.Gwyneth", "speech": False}}
+
+    def both(text: str) -> dict[str, str]:
+        return {"en-GB": text, "cy-GB": f"(cy) {text}"}
+
+    data["nodes"]["queue"]["hold"] = {"reminder": both("If it is an emergency, dial 999.")}
+    for node in data["nodes"].values():
+        for name in ("prompt", "say"):
+            if name in node:
+                node[name] = both(node[name])
+        for option in node.get("options", []):
+            option["say"] = both(option["say"])
+    data["nodes"]["main"]["options"].append(
+        {
+            "key": "9",
+            "say": {"en-GB": "Am Gymraeg, pwyswch 9.", "cy-GB": "Am Gymraeg, pwyswch 9."},
+            "goto": "main",
+            "language": "cy-GB",
+        }
+    )
+    return data
+
+
 @pytest.fixture
 def config() -> dict[str, Any]:
     return {
@@ -95,6 +126,7 @@ def config() -> dict[str, Any]:
         "IVR_MENU_FILE": str(MENU),
         "IVR_ALLOW_UNSIGNED": False,
         "IVR_TRUSTED_PROXIES": 0,
+        "IVR_CLOCK": lambda: OFFICE_HOURS,
     }
 
 

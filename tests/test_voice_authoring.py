@@ -216,6 +216,7 @@ def test_an_announcement_outside_its_window_is_silent(config, tmp_path: Path, wh
 
 
 def test_ivr_now_fixes_the_clock_in_uk_local_time(config, monkeypatch) -> None:
+    del config["IVR_CLOCK"]  # the tests' own fixed clock
     monkeypatch.setenv("IVR_NOW", "2026-12-25T10:00")
     app = create_app(config)
     assert app.config["IVR_CLOCK"]() == dt.datetime(2026, 12, 25, 10, tzinfo=UTC)
