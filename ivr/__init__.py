@@ -1,1 +1,81 @@
 """ivr101: the UK police 101 telephone menu as Twilio voice webhooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from .config import from_env
+from .events import LogRecorder, Recorder
+from .store import MenuStore
+
+__all__ = ["create_app", "IVR"]
+
+log = logging.getLogger("ivr")
+
+
+@dataclass
+class IVR:
+    """What the webhooks share, kept in ``app.extensions["ivr"]``."""
+
+    store: MenuStore
+    recorder: Recorder
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the webhook app: settings from the environment, then ``config`` on top.
+
+    Loads and validates the menu once; raises :class:`ivr.errors.MenuError` if it is unusable,
+    so a broken menu never goes into service.
+    """
+    from .menu import load_menu
+    from .voice import UrlRoutes, bp
+
+    app = Flask(__name__)
+    app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
+    if config:
+        app.config.update(config)
+    _logging(app.config["IVR_LOG_LEVEL"])
+
+    menu = load_menu(app.config["IVR_MENU_FILE"])
+    for warning in menu.warnings:
+        log.warning("%s: %s", menu.source, warning)
+    store = MenuStore(app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu)
+    recorder = app.config.get("IVR_RECORDER") or LogRecorder()
+    app.extensions["ivr"] = IVR(store=store, recorder=recorder)
+    app.register_blueprint(bp)
+
+    proxies = app.config["IVR_TRUSTED_PROXIES"]
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies
+        )
+
+    if app.config["IVR_ALLOW_UNSIGNED"]:
+        log.warning(
+            "\n%s\n!! IVR_ALLOW_UNSIGNED is on: webhooks accept requests WITHOUT a Twilio     !!\n"
+            "!! signature. Only for local testing; never on an internet-facing server.  !!\n%s",
+            "!" * 78,
+            "!" * 78,
+        )
+    elif not app.config["TWILIO_AUTH_TOKEN"]:
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: every webhook will answer 403. Set it (see "
+            ".env.example), or use `make run` for local testing without a Twilio account."
+        )
+    return app
+
+
+def _logging(level: str) -> None:
+    root = logging.getLogger("ivr")
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    if not logging.getLogger().handlers and not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)

@@ -39,9 +39,31 @@ Phrases = list[str] | dict[str, list[str]]
 
 # Twilio's speech recognition languages that a 101 menu may plausibly use; Welsh is not
 # among them, so a Welsh caller is offered keys only.
-SPEECH_LANGUAGES = frozenset({"en-GB", "en-US", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA",
-                              "pl-PL", "ro-RO", "pa-IN", "ur-PK", "ar-SA", "fr-FR", "es-ES",
-                              "de-DE", "it-IT", "pt-PT", "hi-IN", "bn-IN", "gu-IN", "ta-IN"})
+SPEECH_LANGUAGES = frozenset(
+    {
+        "en-GB",
+        "en-US",
+        "en-AU",
+        "en-IN",
+        "en-IE",
+        "en-NZ",
+        "en-ZA",
+        "pl-PL",
+        "ro-RO",
+        "pa-IN",
+        "ur-PK",
+        "ar-SA",
+        "fr-FR",
+        "es-ES",
+        "de-DE",
+        "it-IT",
+        "pt-PT",
+        "hi-IN",
+        "bn-IN",
+        "gu-IN",
+        "ta-IN",
+    }
+)
 
 TWILIO_HOLD_MUSIC = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
 
@@ -274,9 +296,23 @@ def to_e164(number: str, region: str = "GB") -> str:
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"{(\w*)}")
 _DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "to": "2", "too": "2", "three": "3",
-    "four": "4", "for": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "star": "*", "hash": "#", "pound": "#",
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "to": "2",
+    "too": "2",
+    "three": "3",
+    "four": "4",
+    "for": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "star": "*",
+    "hash": "#",
+    "pound": "#",
 }
 _WORD = re.compile(r"[a-z0-9*#']+")
 
@@ -407,18 +443,17 @@ class Menu:
                 if not target:
                     continue
                 if re.search(rf"\b{re.escape(target)}\b", said):
-                    score = 1.0
+                    # The longest phrase heard wins: "business crime" beats "crime".
+                    score = 1.0 + len(target) / 1000
                 else:
                     score = difflib.SequenceMatcher(None, target, said).ratio()
                 if score > best[0]:
                     best = (score, option)
         if best[1] is not None and best[0] >= 0.75:
-            return Match(best[1], best[1].key, round(best[0], 2))
+            return Match(best[1], best[1].key, round(min(best[0], 1.0), 2))
         return Match(None, None, round(best[0], 2) if best[0] else None)
 
-    def choose(
-        self, node_id: str, digits: str, speech: str, attempt: int, language: str
-    ) -> Step:
+    def choose(self, node_id: str, digits: str, speech: str, attempt: int, language: str) -> Step:
         """The step after a caller answered (or did not answer) menu ``node_id``."""
         node = self.nodes[node_id]
         if not isinstance(node, MenuNode):
@@ -685,7 +720,9 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
                 special = (
                     (node.repeat_key or f.defaults.repeat_key)
                     if what == "repeat_key"
-                    else (node.back_key or f.defaults.back_key) if node.back else None
+                    else (node.back_key or f.defaults.back_key)
+                    if node.back
+                    else None
                 )
                 if special is not None and special in seen:
                     errors.append(

@@ -1,0 +1,72 @@
+"""Twilio request signatures: every webhook answers 403 unless Twilio signed the request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+from flask import Request, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+log = logging.getLogger("ivr.security")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def signed_url(req: Request, public_base_url: str | None) -> str:
+    """The URL Twilio signed: the public base (if set) plus the raw path and query.
+
+    Werkzeug decodes ``%2F`` and ``%C3%A9`` in ``request.url``, and a tunnel or proxy changes
+    scheme and host, so the URL is rebuilt from the raw request line where the server kept it.
+    """
+    raw = req.environ.get("RAW_URI") or req.environ.get("REQUEST_URI")
+    if raw and raw.startswith(("http://", "https://")):
+        parts = urlsplit(raw)
+        raw = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not raw:
+        raw = quote(req.script_root + req.path, safe="/:@!$&'()*+,;=-._~%")
+        if req.query_string:
+            raw += "?" + req.query_string.decode("latin-1")
+    if not public_base_url:
+        return req.host_url.rstrip("/") + raw
+    base = urlsplit(public_base_url.rstrip("/"))
+    origin = f"{base.scheme}://{base.netloc}"
+    # A proxy may pass the public path prefix through (SCRIPT_NAME) or strip it.
+    if base.path and not raw.startswith(base.path + "/"):
+        return origin + base.path + raw
+    return origin + raw
+
+
+def require_twilio_signature(view: F) -> F:
+    """Answer 403 unless ``X-Twilio-Signature`` is valid for this request."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        config = current_app.config
+        if config["IVR_ALLOW_UNSIGNED"]:
+            return view(*args, **kwargs)
+        token = config["TWILIO_AUTH_TOKEN"]
+        if not token:
+            log.error(
+                "403 %s: TWILIO_AUTH_TOKEN is not set, so no request can be verified", request.path
+            )
+            abort(403)
+        url = signed_url(request, config["PUBLIC_BASE_URL"])
+        params = request.form if request.method == "POST" else {}
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not RequestValidator(token).validate(url, params, signature):
+            log.warning(
+                "403 %s: %s signature for %s (call %s); if Twilio is calling through a tunnel "
+                "or proxy, set PUBLIC_BASE_URL to the public base URL",
+                request.path,
+                "invalid" if signature else "missing",
+                url,
+                request.form.get("CallSid", "-")[:64],
+            )
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]

@@ -1,0 +1,252 @@
+"""Turn steps of the menu into TwiML, built only with twilio's ``VoiceResponse``.
+
+Pure functions of the menu model and a URL builder: no Flask, no routes. Everything that does
+not depend on the caller's live figures (queue position, wait) is rendered once per menu and
+cached, so a webhook's cost is a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Protocol
+
+from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
+
+from .menu import (
+    TWILIO_HOLD_MUSIC,
+    HangupNode,
+    Menu,
+    MenuNode,
+    MessageNode,
+    QueueNode,
+    Step,
+    TransferNode,
+)
+
+# QueueResult values after which the call is over for us: the caller spoke to someone,
+# hung up, or was taken elsewhere by a call handler.
+QUEUE_ENDED = frozenset(
+    {"bridged", "bridging-in-process", "hangup", "redirected", "redirected-from-bridged"}
+)
+# DialCallStatus values that mean the transfer happened.
+DIAL_CONNECTED = frozenset({"completed", "answered"})
+
+
+class Routes(Protocol):
+    """Builds the (relative) webhook URLs that carry a call's state."""
+
+    def node(self, node_id: str, language: str) -> str: ...
+
+    def choose(self, node_id: str, attempt: int, language: str) -> str: ...
+
+    def queue_wait(self, node_id: str, language: str, cycle: int) -> str: ...
+
+    def queue_result(self, node_id: str, language: str) -> str: ...
+
+    def transfer_result(self, node_id: str, language: str) -> str: ...
+
+    def recover(self, node_id: str, language: str) -> str:
+        """Like ``node``, marked as recovery from a fault so a second fault cannot loop."""
+        ...
+
+
+class Renderer:
+    """Renders one menu's nodes to TwiML strings, caching all that never changes."""
+
+    def __init__(self, menu: Menu, routes: Routes) -> None:
+        self.menu = menu
+        self.routes = routes
+        # Per instance, so a reloaded menu gets a fresh cache and the old one is freed.
+        self.step = lru_cache(maxsize=4096)(self._step)
+        self.apology = lru_cache(maxsize=256)(self._apology)
+        self.last_resort = self._last_resort()
+
+    # -- building blocks ----------------------------------------------------------
+
+    def _say(self, parent: VoiceResponse | Gather, text: str, language: str, loop: int = 1) -> None:
+        kwargs: dict[str, object] = {"voice": self.menu.voice(language), "language": language}
+        if loop != 1:
+            kwargs["loop"] = loop
+        parent.say(text, **kwargs)
+
+    def _body(self, r: VoiceResponse, node_id: str, language: str, attempt: int) -> None:
+        menu = self.menu
+        node = menu.node(node_id)
+        say = self._say
+        if isinstance(node, MenuNode):
+            speech = menu.speech_enabled(node, language)
+            extra: dict[str, object] = {}
+            if speech:
+                extra = {"language": language, "speech_timeout": menu.defaults.speech_timeout}
+                hints = menu.hints(node, language)
+                if hints:
+                    extra["hints"] = hints
+            gather = Gather(
+                input="dtmf speech" if speech else "dtmf",
+                action=self.routes.choose(node_id, attempt, language),
+                method="POST",
+                num_digits=1,
+                timeout=menu.timeout(node),
+                # '#' is a menu key here, not "end of input".
+                finish_on_key="",
+                **extra,
+            )
+            if node.prompt is not None:
+                say(gather, menu.text(node.prompt, language), language)
+            for option in node.options:
+                say(gather, menu.text(option.say, language), language)
+            if menu.repeat_key(node):
+                say(gather, menu.phrase("repeat", language), language)
+            if menu.back_key(node):
+                say(gather, menu.phrase("back", language), language)
+            r.append(gather)
+            # Twilio falls through to the next verb when the caller says nothing.
+            r.redirect(self.routes.choose(node_id, attempt, language), method="POST")
+        elif isinstance(node, MessageNode):
+            if node.say is not None:
+                say(r, menu.text(node.say, language), language, node.loop)
+            if node.play is not None:
+                r.play(node.play, loop=node.loop if node.loop != 1 else None)
+            if node.pause:
+                r.pause(length=node.pause)
+            if node.next is not None:
+                r.redirect(self.routes.node(node.next, language), method="POST")
+            else:
+                r.hangup()
+        elif isinstance(node, QueueNode):
+            if node.say is not None:
+                say(r, menu.text(node.say, language), language)
+            r.append(
+                Enqueue(
+                    node.queue,
+                    action=self.routes.queue_result(node_id, language),
+                    method="POST",
+                    wait_url=self.routes.queue_wait(node_id, language, 0),
+                    wait_url_method="POST",
+                )
+            )
+        elif isinstance(node, TransferNode):
+            if node.say is not None:
+                say(r, menu.text(node.say, language), language)
+            dial = Dial(
+                action=self.routes.transfer_result(node_id, language),
+                method="POST",
+                timeout=node.timeout,
+                caller_id=node.caller_id,
+            )
+            dial.number(node.number)
+            r.append(dial)
+        elif isinstance(node, HangupNode):
+            if node.say is not None:
+                say(r, menu.text(node.say, language), language)
+            r.hangup()
+        else:  # pragma: no cover - the model admits no other kinds
+            raise TypeError(f"cannot render node kind {type(node).__name__}")
+
+    # -- whole documents ---------------------------------------------------------
+
+    def _step(
+        self,
+        node_id: str,
+        language: str,
+        attempt: int = 1,
+        notice: str | None = None,
+        notice_from: str | None = None,
+    ) -> str:
+        """TwiML for arriving at ``node_id`` after an optional notice (invalid, moved...).
+
+        ``notice_from`` is the menu the caller was in: its own invalid/silence words win.
+        """
+        r = VoiceResponse()
+        if notice is not None:
+            origin = self.menu.node(notice_from) if notice_from is not None else None
+            self._say(r, self.menu.phrase(notice, language, origin), language)
+        self._body(r, node_id, language, attempt)
+        return str(r)
+
+    def render(self, step: Step, came_from: str | None = None) -> str:
+        """TwiML for a :class:`Step` of the menu model."""
+        return self.step(step.node, step.language, step.attempt, step.notice, came_from)
+
+    def _apology(self, language: str, then: str) -> str:
+        """Apologise for a fault (with the 999 advice) and route on to ``then``."""
+        r = VoiceResponse()
+        self._say(r, self.menu.phrase("apology", language), language)
+        r.redirect(self.routes.recover(then, language), method="POST")
+        return str(r)
+
+    def _last_resort(self) -> str:
+        """For a fault while recovering from a fault: apologise and queue for a person."""
+        menu = self.menu
+        language = menu.defaults.language
+        r = VoiceResponse()
+        self._say(r, menu.phrase("apology", language), language)
+        target = menu.nodes.get(menu.defaults.error_node or menu.start)
+        if isinstance(target, QueueNode):
+            r.enqueue(target.queue)
+        else:
+            r.hangup()
+        return str(r)
+
+    def plain_hold(self, node_id: str, language: str, cycle: int) -> str:
+        """Hold for a caller whose queue node vanished in an edit: music, then again."""
+        r = VoiceResponse()
+        r.play(TWILIO_HOLD_MUSIC)
+        r.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
+        return str(r)
+
+    def queue_wait(
+        self, node_id: str, language: str, cycle: int, position: int, avg_wait: int
+    ) -> str:
+        """The waitUrl document: position, expected wait, messages, 999 reminder, music."""
+        menu = self.menu
+        node: QueueNode = menu.node(node_id)
+        hold = node.hold
+        r = VoiceResponse()
+        if hold.announce_position and position:
+            self._say(r, menu.phrase("position", language).format(position=position), language)
+            if avg_wait:
+                if avg_wait < 60:
+                    self._say(r, menu.phrase("wait_short", language), language)
+                else:
+                    minutes = math.ceil(avg_wait / 60)
+                    self._say(r, menu.phrase("wait", language).format(minutes=minutes), language)
+        if hold.messages:
+            message = hold.messages[cycle % len(hold.messages)]
+            self._say(r, menu.text(message, language), language)
+        if hold.reminder is not None and cycle % hold.reminder_every == hold.reminder_every - 1:
+            self._say(r, menu.text(hold.reminder, language), language)
+        if hold.music is not None:
+            r.play(hold.music)
+        else:
+            r.pause(length=hold.pause or 10)
+        r.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
+        return str(r)
+
+
+def queue_step(menu: Menu, node_id: str, language: str, result: str) -> Step | None:
+    """Where a caller goes after ``<Enqueue>`` ends with Twilio's ``QueueResult``.
+
+    ``None``: the call is over (answered, hung up, or taken elsewhere).
+    """
+    node: QueueNode = menu.node(node_id)
+    if result in QUEUE_ENDED:
+        return None
+    if result == "queue-full":
+        return Step(node.on_full, language, notice="queue_full", outcome=result)
+    if result == "leave":
+        return Step(node.on_leave or node.on_error, language, outcome=result)
+    # error, system-error, or anything Twilio adds later: apologise and route on.
+    return Step(node.on_error, language, notice="apology", outcome=result or "error")
+
+
+def transfer_step(menu: Menu, node_id: str, language: str, status: str) -> Step | None:
+    """Where a caller goes after ``<Dial>`` ends with Twilio's ``DialCallStatus``."""
+    node: TransferNode = menu.node(node_id)
+    if status in DIAL_CONNECTED:
+        return None
+    return Step(node.on_fail, language, notice="transfer_failed", outcome=status or "failed")
+
+
+HANGUP = str(VoiceResponse().hangup())

@@ -1,0 +1,307 @@
+"""The caller's webhooks: read Twilio's form, ask the menu model, answer TwiML. Thin."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from .events import Event, mask_number
+from .menu import Menu, MenuNode, QueueNode, TransferNode
+from .security import require_twilio_signature
+from .store import Served
+from .twiml import HANGUP, queue_step, transfer_step
+
+log = logging.getLogger("ivr.voice")
+
+bp = Blueprint("voice", __name__)
+
+
+def _last_resort() -> str:
+    """The answer when even the menu's own apology cannot be rendered."""
+    r = VoiceResponse()
+    r.say(
+        "Sorry, we are having a technical problem. If this is an emergency, hang up and dial "
+        "999. Otherwise, please call 101 again in a few minutes.",
+        voice="Polly.Amy",
+        language="en-GB",
+    )
+    r.hangup()
+    return str(r)
+
+
+LAST_RESORT = _last_resort()
+
+
+class UrlRoutes:
+    """The webhook URLs that carry a call's state: node, attempt, language, hold cycle."""
+
+    def __init__(self, default_language: str) -> None:
+        self.default_language = default_language
+
+    def _q(self, language: str, **params: int) -> str:
+        pairs = [f"{k}={v}" for k, v in params.items()]
+        if language != self.default_language:
+            pairs.append(f"lang={quote(language)}")
+        return ("?" + "&".join(pairs)) if pairs else ""
+
+    def node(self, node_id: str, language: str) -> str:
+        return f"/node/{node_id}{self._q(language)}"
+
+    def choose(self, node_id: str, attempt: int, language: str) -> str:
+        return f"/menu/{node_id}{self._q(language, attempt=attempt)}"
+
+    def queue_wait(self, node_id: str, language: str, cycle: int) -> str:
+        return f"/queue/{node_id}/wait{self._q(language, cycle=cycle)}"
+
+    def queue_result(self, node_id: str, language: str) -> str:
+        return f"/queue/{node_id}/result{self._q(language)}"
+
+    def transfer_result(self, node_id: str, language: str) -> str:
+        return f"/transfer/{node_id}/result{self._q(language)}"
+
+    def recover(self, node_id: str, language: str) -> str:
+        return f"/node/{node_id}{self._q(language, recover=1)}"
+
+
+def served() -> Served:
+    return current_app.extensions["ivr"].store.served
+
+
+def record(event: Event) -> None:
+    current_app.extensions["ivr"].recorder.record(event)
+
+
+def twiml(body: str) -> Response:
+    return current_app.response_class(body, mimetype="text/xml")
+
+
+def call_sid() -> str:
+    return request.form.get("CallSid", "")[:64]
+
+
+def language(menu: Menu) -> str:
+    return menu.language(request.args.get("lang"))
+
+
+def int_param(source: dict, name: str, default: int, low: int, high: int) -> int:
+    """An integer from the query or form, clamped; anything unusable is the default."""
+    try:
+        return min(max(int(source.get(name, default)), low), high)
+    except (TypeError, ValueError):
+        return default
+
+
+def moved(s: Served, node_id: str, lang: str) -> Response:
+    """The caller's node is gone (the menu was edited mid-call): start again, with a word."""
+    log.warning("call %s: node %r is not in the menu; back to the start", call_sid(), node_id)
+    record(Event(call_sid(), "moved", node=node_id[:64], outcome="moved", language=lang))
+    return twiml(s.renderer.step(s.menu.start, lang, 1, "moved"))
+
+
+@bp.post("/voice")
+@require_twilio_signature
+def voice() -> Response:
+    """Answer a new call with the start node."""
+    s = served()
+    lang = s.menu.defaults.language
+    record(
+        Event(
+            call_sid(),
+            "call-start",
+            node=s.menu.start,
+            language=lang,
+            caller=request.form.get("From") or None,
+            detail={"to": request.form.get("To", "")[:32]},
+        )
+    )
+    return twiml(s.renderer.step(s.menu.start, lang))
+
+
+@bp.post("/node/<node_id>")
+@require_twilio_signature
+def node(node_id: str) -> Response:
+    """Arrive at a node (after a message, an apology or a redirect)."""
+    s = served()
+    lang = language(s.menu)
+    if node_id not in s.menu.nodes:
+        return moved(s, node_id, lang)
+    kind = s.menu.node(node_id).kind
+    record(Event(call_sid(), kind, node=node_id, language=lang))
+    return twiml(s.renderer.step(node_id, lang))
+
+
+@bp.post("/menu/<node_id>")
+@require_twilio_signature
+def choose(node_id: str) -> Response:
+    """A caller answered a menu: a key, words, or silence (Twilio's fall-through)."""
+    s = served()
+    lang = language(s.menu)
+    if not isinstance(s.menu.nodes.get(node_id), MenuNode):
+        return moved(s, node_id, lang)
+    attempt = int_param(request.args, "attempt", 1, 1, 10)
+    step = s.menu.choose(
+        node_id,
+        request.form.get("Digits", "")[:32],
+        request.form.get("SpeechResult", "")[:500],
+        attempt,
+        lang,
+    )
+    record(
+        Event(
+            call_sid(),
+            "choice",
+            node=node_id,
+            language=step.language,
+            key=step.key,
+            option=step.node if step.outcome == "option" else None,
+            confidence=step.confidence,
+            outcome=step.outcome,
+            detail={"attempt": attempt, "next": step.node},
+        )
+    )
+    return twiml(s.renderer.render(step, came_from=node_id))
+
+
+@bp.post("/queue/<node_id>/wait")
+@require_twilio_signature
+def queue_wait(node_id: str) -> Response:
+    """Twilio's waitUrl: what a queued caller hears, cycle after cycle."""
+    s = served()
+    lang = language(s.menu)
+    cycle = int_param(request.args, "cycle", 0, 0, 1_000_000)
+    position = int_param(request.form, "QueuePosition", 0, 0, 100_000)
+    avg_wait = int_param(request.form, "AvgQueueTime", 0, 0, 10_000_000)
+    if not isinstance(s.menu.nodes.get(node_id), QueueNode):
+        # The node went in an edit while the caller waits: they stay in Twilio's queue.
+        log.warning("call %s: queue node %r is gone; plain hold", call_sid(), node_id)
+        return twiml(s.renderer.plain_hold(node_id[:64], lang, cycle))
+    record(
+        Event(
+            call_sid(),
+            "queue-wait",
+            node=node_id,
+            language=lang,
+            detail={
+                "cycle": cycle,
+                "position": position,
+                "queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000),
+                "avg_wait": avg_wait,
+            },
+        )
+    )
+    return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, avg_wait))
+
+
+@bp.post("/queue/<node_id>/result")
+@require_twilio_signature
+def queue_result(node_id: str) -> Response:
+    """``<Enqueue action>``: the caller left the queue, for whatever reason Twilio gives."""
+    s = served()
+    lang = language(s.menu)
+    result = request.form.get("QueueResult", "")[:32]
+    if not isinstance(s.menu.nodes.get(node_id), QueueNode):
+        return twiml(HANGUP) if result in ("bridged", "hangup") else moved(s, node_id, lang)
+    step = queue_step(s.menu, node_id, lang, result)
+    record(
+        Event(
+            call_sid(),
+            "queue-result",
+            node=node_id,
+            language=lang,
+            outcome=result or "unknown",
+            detail={"queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000)},
+        )
+    )
+    return twiml(HANGUP if step is None else s.renderer.render(step))
+
+
+@bp.post("/transfer/<node_id>/result")
+@require_twilio_signature
+def transfer_result(node_id: str) -> Response:
+    """``<Dial action>``: the transfer ended; route on if it never connected."""
+    s = served()
+    lang = language(s.menu)
+    status = request.form.get("DialCallStatus", "")[:32]
+    if not isinstance(s.menu.nodes.get(node_id), TransferNode):
+        return twiml(HANGUP) if status in ("completed", "answered") else moved(s, node_id, lang)
+    step = transfer_step(s.menu, node_id, lang, status)
+    record(
+        Event(
+            call_sid(),
+            "transfer-result",
+            node=node_id,
+            language=lang,
+            outcome=status or "unknown",
+            detail={"duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000)},
+        )
+    )
+    return twiml(HANGUP if step is None else s.renderer.render(step))
+
+
+@bp.post("/status")
+@require_twilio_signature
+def status() -> Response:
+    """Twilio's call status callback: the call ended."""
+    record(
+        Event(
+            call_sid(),
+            "status",
+            outcome=request.form.get("CallStatus", "")[:32] or None,
+            detail={"duration": int_param(request.form, "CallDuration", 0, 0, 10_000_000)},
+        )
+    )
+    return current_app.response_class(status=204)
+
+
+@bp.post("/fallback")
+@require_twilio_signature
+def fallback() -> Response:
+    """The number's "primary handler fails" URL: apologise, remind of 999, route on."""
+    s = served()
+    lang = s.menu.defaults.language
+    error = request.form.get("ErrorCode", "")[:16]
+    log.error(
+        "call %s: Twilio used the fallback URL (ErrorCode %s, ErrorUrl %s)",
+        call_sid(),
+        error or "-",
+        request.form.get("ErrorUrl", "-")[:300],
+    )
+    record(Event(call_sid(), "fallback", language=lang, outcome=error or None))
+    return twiml(s.renderer.apology(lang, s.menu.defaults.error_node or s.menu.start))
+
+
+@bp.errorhandler(Exception)
+def on_error(exc: Exception) -> Response | HTTPException:
+    """No caller ever hears Twilio's "application error": apologise and route on."""
+    if isinstance(exc, HTTPException):
+        return exc
+    sid = call_sid()
+    log.exception(
+        "call %s: %s %s failed (from %s)",
+        sid or "-",
+        request.method,
+        request.full_path,
+        mask_number(request.form.get("From")),
+    )
+    try:
+        record(
+            Event(
+                sid,
+                "error",
+                node=request.view_args.get("node_id") if request.view_args else None,
+                outcome=type(exc).__name__,
+            )
+        )
+        s = served()
+        lang = language(s.menu)
+        if request.args.get("recover"):
+            # Already recovering from a fault: don't loop, use the fixed last resort.
+            return twiml(s.renderer.last_resort)
+        return twiml(s.renderer.apology(lang, s.menu.defaults.error_node or s.menu.start))
+    except Exception:
+        log.exception("call %s: the apology failed too", sid or "-")
+        return twiml(LAST_RESORT)
