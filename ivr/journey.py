@@ -702,7 +702,7 @@ class JourneyLog:
                 status = str(e.detail.get("CallStatus") or e.outcome or "").lower() or None
                 if status:
                     c["status"] = _cut(status, 32)
-                duration = _int(e.detail.get("CallDuration"))
+                duration = _int(e.detail.get("CallDuration", e.detail.get("duration")))
                 if duration is not None:
                     c["duration"] = duration
                 if status in FINAL_STATUSES:
@@ -839,10 +839,16 @@ class JourneyLog:
             raise JourneyError(f"cannot purge the journey log: {exc}") from exc
         return {"calls": n_calls, "events": n_events, "callbacks": n_callbacks}
 
-    def report(self, since: float | None = None, until: float | None = None) -> Report:
-        """Figures for calls that started in ``[since, until)`` (epoch seconds; None: open)."""
+    def report(
+        self, since: float | None = None, until: float | None = None, menu: Any = None
+    ) -> Report:
+        """Figures for calls that started in ``[since, until)`` (epoch seconds; None: open).
+
+        With the ``menu`` (an :class:`ivr.menu.Menu`) the report also knows which nodes end a
+        call by design, queue names and transfer numbers.
+        """
         now = time.time()
-        builder = _ReportBuilder(now)
+        builder = _ReportBuilder(now, MenuFacts.from_menu(menu) if menu else MenuFacts())
         with self._reader() as conn:
             where = []
             if since is not None:
@@ -952,9 +958,37 @@ def _detail(e: Event, *names: str) -> Any:
     return None
 
 
+@dataclass(frozen=True)
+class MenuFacts:
+    """What the report needs to know about the menu's nodes (all optional)."""
+
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    """Node id -> kind: menu, message, queue, transfer, hangup."""
+    ends: frozenset[str] = frozenset()
+    """Nodes after which the menu itself ends the call (hang-up nodes, final messages)."""
+    queues: Mapping[str, str] = field(default_factory=dict)
+    """Queue node -> Twilio queue name."""
+    numbers: Mapping[str, str] = field(default_factory=dict)
+    """Transfer node -> number dialled."""
+
+    @classmethod
+    def from_menu(cls, menu: Any) -> MenuFacts:
+        """Read the facts from an :class:`ivr.menu.Menu`."""
+        kinds = {node_id: node.kind for node_id, node in menu.nodes.items()}
+        ends = {
+            node_id
+            for node_id, node in menu.nodes.items()
+            if node.kind == "hangup" or (node.kind == "message" and node.next is None)
+        }
+        queues = {n: node.queue for n, node in menu.nodes.items() if node.kind == "queue"}
+        numbers = {n: node.number for n, node in menu.nodes.items() if node.kind == "transfer"}
+        return cls(kinds, frozenset(ends), queues, numbers)
+
+
 @dataclass
 class _ReportBuilder:
     now: float
+    facts: MenuFacts
     n_calls: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
@@ -981,53 +1015,78 @@ class _ReportBuilder:
         self.statuses[call.status or "in progress"] += 1
         if call.duration is not None:
             self.durations.append(call.duration)
-        start = min([call.started] + [e.at for e in evs if e.kind == "call-start"])
+        facts = self.facts
+        start = min([call.started] + [e.at for e in evs])
         place: tuple[str, str] | None = None
         terminal: str | None = None
-        queue_node: str | None = None
+        # Queue visits still open: node -> (earliest sign of entering, latest wait heard of).
+        visits: dict[str, list[float]] = {}
+
+        def enter(node: str, at: float) -> None:
+            visit = visits.setdefault(node, [at, 0.0])
+            visit[0] = min(visit[0], at)
+
+        def leave(node: str, wait: float | None) -> None:
+            entered, waited = visits.pop(node, [None, 0.0])
+            self.reached[node].append(max(0.0, (entered if entered is not None else start) - start))
+            self.waits[node].append(waited if wait is None else wait)
+
+        def arrive(node: str, at: float, hint: str | None = None) -> tuple[str, str]:
+            nonlocal terminal
+            kind = facts.kinds.get(node) or hint
+            if kind == "queue":
+                enter(node, at)
+                return ("queue", node)
+            if node in facts.ends or kind == "hangup":
+                terminal = terminal or "ended by the menu"
+            return ("transfer" if kind == "transfer" else "menu", node)
+
         for e in evs:
             node = e.node or ""
             if e.kind == "status":
                 continue
-            if e.outcome in ("invalid", "silence", "fallback"):
-                self.inputs[node] += 1
-                self.problems[(node, e.outcome)] += 1
-            elif e.option is not None:
-                self.inputs[node] += 1
-                via = "speech" if e.confidence is not None and not e.key else "key"
-                key = e.key or "speech"
-                self.choices[(node, key, e.option, via)] += 1
-                if e.confidence is not None:
-                    self.confidences[(node, e.option)].append(e.confidence)
-            if e.kind == "enqueue":
-                queue_node = node
+            if e.kind == "choice" or e.outcome in ("invalid", "silence"):
+                if e.outcome in ("invalid", "silence", "fallback"):
+                    self.inputs[node] += 1
+                    self.problems[(node, e.outcome)] += 1
+                elif e.option is not None:
+                    self.inputs[node] += 1
+                    via = "key" if e.confidence is None else "speech"
+                    self.choices[(node, e.key or "-", e.option, via)] += 1
+                    if e.confidence is not None:
+                        self.confidences[(node, e.option)].append(e.confidence)
+                target = str(_detail(e, "next") or e.option or node)
+                place = arrive(target, e.at) if target else place
+            elif e.kind in ("enqueue", "queue"):
+                enter(node, e.at)
                 place = ("queue", node)
                 queue = _detail(e, "queue", "Queue")
                 if queue:
-                    self.queue_names[node] = str(queue)
-                self.reached[node].append(max(0.0, e.at - start))
+                    self.queue_names.setdefault(node, str(queue))
             elif e.kind == "queue-wait":
-                queue_node = queue_node or node
-                place = ("queue", queue_node)
+                waited = _int(_detail(e, "queue_time", "QueueTime")) or 0
+                enter(node, e.at - waited)
+                visits[node][1] = max(visits[node][1], waited)
+                place = ("queue", node)
             elif e.kind == "queue-result":
-                qnode = node or queue_node or ""
                 result = str(_detail(e, "QueueResult") or e.outcome or "unknown").lower()
-                self.results[qnode][result] += 1
-                wait = _int(_detail(e, "QueueTime"))
-                if wait is not None:
-                    self.waits[qnode].append(wait)
+                waited = _int(_detail(e, "queue_time", "QueueTime"))
+                if waited is not None:
+                    enter(node, e.at - waited)
+                self.results[node][result] += 1
+                leave(node, waited)
                 if result in ANSWERED:
                     terminal = terminal or "answered"
+                elif result == "redirected":
+                    terminal = terminal or "taken on by a call handler"
                 elif result == "hangup":
-                    self.hangups[("queue", qnode)] += 1
+                    self.hangups[("queue", node)] += 1
                     terminal = terminal or "hung up in a queue"
-                queue_node = None
-                place = ("menu", qnode)
-            elif e.kind == "transfer":
-                place = ("transfer", node)
-                to = _detail(e, "number", "to")
-                if to:
-                    self.transfer_to[node] = str(to)
+                elif result == "leave" and any(x.kind == "callback" for x in evs):
+                    terminal = terminal or "callback requested"
+                # Elsewhere (queue-full, leave, error) the caller goes on to another node,
+                # whose arrival (or the next choice) will say where they are.
+                place = ("menu", node) if terminal is None else place
             elif e.kind == "transfer-result":
                 status = str(_detail(e, "DialCallStatus") or e.outcome or "unknown").lower()
                 self.transfers[node][status] += 1
@@ -1035,23 +1094,22 @@ class _ReportBuilder:
                     terminal = terminal or "transferred"
             elif e.kind == "callback":
                 terminal = terminal or "callback requested"
-            elif e.kind == "hangup":
-                terminal = terminal or "ended by the menu"
-            elif e.kind in ("error", "fallback"):
-                pass
-            elif node:
-                place = ("menu", node)
+            elif e.kind in ("call-start", "menu", "message", "transfer", "hangup"):
+                if e.kind == "hangup":
+                    terminal = terminal or "ended by the menu"
+                if node:
+                    place = arrive(node, e.at, e.kind)
+        for node in list(visits):
+            leave(node, None)
         last = max([e.at for e in evs], default=call.started)
         over = call.ended is not None or self.now - last > 3600
         if terminal is None and over:
             where = place or ("menu", "")
-            if where[0] == "queue":
-                self.hangups[where] += 1
-                terminal = "hung up in a queue"
-            else:
-                self.hangups[where] += 1
-                during = "during a transfer" if where[0] == "transfer" else "in the menu"
-                terminal = f"hung up {during}"
+            self.hangups[where] += 1
+            terminal = {
+                "queue": "hung up in a queue",
+                "transfer": "hung up during a transfer",
+            }.get(where[0], "hung up in the menu")
         self.outcomes[terminal or "in progress"] += 1
 
     def add_callback(self, row: Any) -> None:
@@ -1106,7 +1164,7 @@ class _ReportBuilder:
             queues.append(
                 {
                     "node": node,
-                    "queue": self.queue_names.get(node, node),
+                    "queue": self.facts.queues.get(node) or self.queue_names.get(node, node),
                     "reached": len(self.reached.get(node, [])),
                     "time_to_reach": summary(self.reached.get(node, [])),
                     "wait": summary(self.waits.get(node, [])),
@@ -1116,7 +1174,7 @@ class _ReportBuilder:
         transfers = [
             {
                 "node": node,
-                "number": self.transfer_to.get(node),
+                "number": self.facts.numbers.get(node) or self.transfer_to.get(node),
                 "attempts": sum(c.values()),
                 "outcomes": dict(sorted(c.items())),
             }
