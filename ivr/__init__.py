@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from .config import from_env
-from .events import LogRecorder, Recorder
+from .events import LogRecorder, Recorder, Recorders
 from .store import MenuStore
 
 __all__ = ["create_app", "IVR"]
@@ -24,6 +24,8 @@ class IVR:
 
     store: MenuStore
     recorder: Recorder
+    journey: Any = None
+    """The :class:`ivr.journey.JourneyLog` when it is on (callbacks are stored there)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -45,8 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
     store = MenuStore(app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu)
-    recorder = app.config.get("IVR_RECORDER") or LogRecorder()
-    app.extensions["ivr"] = IVR(store=store, recorder=recorder)
+    journey = _journey_log(app.config)
+    recorder = app.config.get("IVR_RECORDER") or (
+        Recorders(LogRecorder(), journey) if journey is not None else LogRecorder()
+    )
+    app.extensions["ivr"] = IVR(store=store, recorder=recorder, journey=journey)
     app.register_blueprint(bp)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
@@ -70,6 +75,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             ".env.example), or use `make run` for local testing without a Twilio account."
         )
     return app
+
+
+def _journey_log(config: Mapping[str, Any]) -> Any:
+    """The durable journey log, unless IVR_JOURNEY_LOG is off or a test brings its own."""
+    if not config.get("IVR_JOURNEY_LOG", True):
+        return None
+    from .journey import JourneyLog
+
+    settings = dict(config)
+    if config.get("TESTING") and not config.get("DATABASE_URL"):
+        settings["DATABASE_URL"] = "sqlite://"  # in memory: tests leave no files behind
+    journey = config.get("IVR_JOURNEY") or JourneyLog.from_config(settings)
+    journey.start()
+    return journey
 
 
 def _logging(level: str) -> None:

@@ -95,3 +95,14 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         )
     )
     app.run(host=host, port=port, debug=debug)
+
+
+# -- the journey log: journey, report, purge, callbacks (ivr/journey_commands.py) -------------
+def _journey_commands() -> None:
+    from .journey_commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_journey_commands()

@@ -85,3 +85,18 @@ class LogRecorder:
 
     def close(self) -> None:
         pass
+
+
+class Recorders:
+    """Several recorders as one: each event goes to each, in order."""
+
+    def __init__(self, *recorders: Recorder) -> None:
+        self.recorders = recorders
+
+    def record(self, event: Event) -> None:
+        for recorder in self.recorders:
+            recorder.record(event)
+
+    def close(self) -> None:
+        for recorder in self.recorders:
+            recorder.close()

@@ -489,6 +489,11 @@ class JourneyLog:
             json.dumps(data, default=str, sort_keys=True),
         )
 
+    def start(self) -> None:
+        """Start the writer now (it creates or migrates the schema) rather than on first use."""
+        with self._cond:
+            self._ensure_writer()
+
     def _ensure_writer(self) -> None:
         # After a fork (gunicorn --preload) the parent's thread does not exist in the child.
         if self._pid != os.getpid():
@@ -550,6 +555,10 @@ class JourneyLog:
     def _run(self) -> None:
         delay = self.retry_initial
         failures = 0
+        try:
+            self._ensure_schema()
+        except Exception as exc:  # the first write retries it
+            log.error("journey log: cannot prepare the database (%s); will retry", exc)
         while True:
             with self._cond:
                 while not self._buffer and not self._stopping:
