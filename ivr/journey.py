@@ -375,7 +375,11 @@ class JourneyLog:
                     url, poolclass=StaticPool, connect_args={"check_same_thread": False}
                 )
             else:
-                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(url.database).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:  # the writer keeps retrying; calls go on meanwhile
+                    log.error("journey log: cannot create %s: %s", folder, exc)
                 # A fresh connection per batch: cheap for SQLite, and a file that went away
                 # (a disk unmounted) is noticed instead of written through a stale handle.
                 engine = sa.create_engine(url, poolclass=NullPool)
@@ -1093,14 +1097,17 @@ class _ReportBuilder:
                     terminal = terminal or "hung up in a queue"
                 elif result == "leave" and any(x.kind == "callback" for x in evs):
                     terminal = terminal or "callback requested"
-                # Elsewhere (queue-full, leave, error) the caller goes on to another node,
-                # whose arrival (or the next choice) will say where they are.
-                place = ("menu", node) if terminal is None else place
+                elif terminal is None:
+                    # queue-full, leave, error: the caller goes on to another node.
+                    after = _detail(e, "next")
+                    place = arrive(str(after), e.at) if after else ("menu", node)
             elif e.kind == "transfer-result":
                 status = str(_detail(e, "DialCallStatus") or e.outcome or "unknown").lower()
                 self.transfers[node][status] += 1
                 if status in ("completed", "answered"):
                     terminal = terminal or "transferred"
+                elif _detail(e, "next"):
+                    place = arrive(str(_detail(e, "next")), e.at)
             elif e.kind == "callback":
                 terminal = terminal or "callback requested"
             elif e.kind in ("call-start", "menu", "message", "transfer", "hangup"):
