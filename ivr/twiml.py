@@ -13,6 +13,7 @@ from typing import Protocol
 
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
 
+from .callback import CallbackFlow
 from .menu import (
     TWILIO_HOLD_MUSIC,
     HangupNode,
@@ -48,6 +49,19 @@ class Routes(Protocol):
 
     def recover(self, node_id: str, language: str) -> str:
         """Like ``node``, marked as recovery from a fault so a second fault cannot loop."""
+        ...
+
+    def queue_callback(
+        self,
+        node_id: str,
+        language: str,
+        step: str,
+        cycle: int,
+        position: int,
+        wait: int,
+        attempt: int = 1,
+    ) -> str:
+        """A step of the callback offer (ivr/callback.py)."""
         ...
 
 
@@ -197,13 +211,26 @@ class Renderer:
         return str(r)
 
     def queue_wait(
-        self, node_id: str, language: str, cycle: int, position: int, avg_wait: int
+        self,
+        node_id: str,
+        language: str,
+        cycle: int,
+        position: int,
+        avg_wait: int,
+        offer_callback: bool = False,
     ) -> str:
-        """The waitUrl document: position, expected wait, messages, 999 reminder, music."""
+        """The waitUrl document: position, expected wait, messages, 999 reminder, music.
+
+        With ``offer_callback`` all of it plays inside a ``<Gather>`` offering a callback.
+        """
         menu = self.menu
         node: QueueNode = menu.node(node_id)
         hold = node.hold
-        r = VoiceResponse()
+        response = VoiceResponse()
+        r: VoiceResponse | Gather = response
+        if offer_callback:
+            r = CallbackFlow(menu, self.routes).offer(node_id, language, cycle, position, avg_wait)
+            response.append(r)
         if hold.announce_position and position:
             self._say(r, menu.phrase("position", language).format(position=position), language)
             if avg_wait:
@@ -221,8 +248,8 @@ class Renderer:
             r.play(hold.music)
         else:
             r.pause(length=hold.pause or 10)
-        r.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
-        return str(r)
+        response.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
+        return str(response)
 
 
 def queue_step(menu: Menu, node_id: str, language: str, result: str) -> Step | None:

@@ -9,6 +9,8 @@ from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
+from .callback import CallbackFlow, offered
+from .errors import IVRError
 from .events import Event, mask_number
 from .menu import Menu, MenuNode, QueueNode, TransferNode
 from .security import require_twilio_signature
@@ -65,6 +67,19 @@ class UrlRoutes:
 
     def recover(self, node_id: str, language: str) -> str:
         return f"/node/{node_id}{self._q(language, recover=1)}"
+
+    def queue_callback(
+        self,
+        node_id: str,
+        language: str,
+        step: str,
+        cycle: int,
+        position: int,
+        wait: int,
+        attempt: int = 1,
+    ) -> str:
+        q = self._q(language, cycle=cycle, position=position, wait=wait, attempt=attempt)
+        return f"/queue/{node_id}/callback/{step}{q}"
 
 
 def served() -> Served:
@@ -193,7 +208,57 @@ def queue_wait(node_id: str) -> Response:
             },
         )
     )
-    return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, avg_wait))
+    node = s.menu.node(node_id)
+    offer = current_app.extensions["ivr"].journey is not None and offered(node, position, avg_wait)
+    return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, avg_wait, offer))
+
+
+@bp.post("/queue/<node_id>/callback/<step>")
+@require_twilio_signature
+def queue_callback(node_id: str, step: str) -> Response:
+    """A step of the callback offer made while holding (ivr/callback.py)."""
+    s = served()
+    lang = language(s.menu)
+    ivr = current_app.extensions["ivr"]
+    cycle = int_param(request.args, "cycle", 0, 0, 1_000_000)
+    position = int_param(request.args, "position", 0, 0, 100_000)
+    wait = int_param(request.args, "wait", 0, 0, 10_000_000)
+    attempt = int_param(request.args, "attempt", 1, 1, 10)
+    node = s.menu.nodes.get(node_id)
+    if not isinstance(node, QueueNode) or ivr.journey is None:
+        return twiml(s.renderer.plain_hold(node_id[:64], lang, cycle))
+    digits = request.form.get("Digits", "")[:16]
+    flow = CallbackFlow(s.menu, s.renderer.routes)
+    result = flow.step(
+        node_id, lang, step, digits, request.form.get("From"), cycle, position, wait, attempt
+    )
+    if result.number is not None:
+        try:
+            ivr.journey.request_callback(
+                call_sid(),
+                result.number,
+                queue=node.queue,
+                node=node_id,
+                position=position,
+                wait=wait,
+            )
+        except IVRError:
+            log.exception("call %s: callback request could not be stored", call_sid())
+            return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, wait))
+    else:
+        record(
+            Event(
+                call_sid(),
+                "callback-offer",
+                node=node_id,
+                language=lang,
+                # The keyed number is personal data: only whether it was valid is kept.
+                key=digits[:1] if step != "number" else None,
+                outcome=result.outcome,
+                detail={"step": step[:16], "attempt": attempt},
+            )
+        )
+    return twiml(result.twiml)
 
 
 @bp.post("/queue/<node_id>/result")
@@ -213,7 +278,10 @@ def queue_result(node_id: str) -> Response:
             node=node_id,
             language=lang,
             outcome=result or "unknown",
-            detail={"queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000)},
+            detail={
+                "queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000),
+                "next": None if step is None else step.node,
+            },
         )
     )
     return twiml(HANGUP if step is None else s.renderer.render(step))
@@ -236,7 +304,10 @@ def transfer_result(node_id: str) -> Response:
             node=node_id,
             language=lang,
             outcome=status or "unknown",
-            detail={"duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000)},
+            detail={
+                "duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000),
+                "next": None if step is None else step.node,
+            },
         )
     )
     return twiml(HANGUP if step is None else s.renderer.render(step))
