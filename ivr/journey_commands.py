@@ -46,14 +46,17 @@ def opened(database: str | None) -> Iterator[JourneyLog]:
         log.close()
 
 
-def _menu() -> Any:
-    """The menu in service, if it loads: it names queues and the nodes that end a call."""
+def _menu(path: str | None) -> Any:
+    """The menu the calls went through, if it loads: it names queues and the nodes that end
+    a call by design. A named file must load; the default one may be missing."""
     from .config import from_env
     from .menu import load_menu
 
     try:
-        return load_menu(from_env()["IVR_MENU_FILE"])
-    except (IVRError, OSError):
+        return load_menu(path or from_env()["IVR_MENU_FILE"])
+    except (IVRError, OSError) as exc:
+        if path:
+            raise click.BadParameter(str(exc), param_hint="--menu") from None
         return None
 
 
@@ -110,9 +113,20 @@ def journey(call_sid: str | None, last: int, database: str | None) -> None:
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to FILE."
 )
+@click.option(
+    "--menu",
+    "menu_file",
+    type=click.Path(dir_okay=False),
+    help="The menu file the calls used (default: IVR_MENU_FILE, else menus.json).",
+)
 @database_option
 def report(
-    since: str | None, until: str | None, fmt: str, output: str | None, database: str | None
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    output: str | None,
+    menu_file: str | None,
+    database: str | None,
 ) -> None:
     """Summarise calls: choices, hang-ups, invalid keys and silence, queue times, transfers,
     callbacks.
@@ -130,7 +144,7 @@ def report(
         end = parse_time(until) if until else None
     except IVRError as exc:
         raise click.BadParameter(str(exc)) from None
-    menu = _menu()
+    menu = _menu(menu_file)
     with opened(database) as log:
         figures = log.report(start, end, menu=menu)
     title = f"{menu.file.name} — call report" if menu is not None and menu.file.name else None
