@@ -78,15 +78,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _journey_log(config: Mapping[str, Any]) -> Any:
-    """The durable journey log, unless IVR_JOURNEY_LOG is off or a test brings its own."""
+    """The durable journey log; None when IVR_JOURNEY_LOG is off, or in tests without a
+    DATABASE_URL."""
     if not config.get("IVR_JOURNEY_LOG", True):
         return None
     from .journey import JourneyLog
 
-    settings = dict(config)
-    if config.get("TESTING") and not config.get("DATABASE_URL"):
-        settings["DATABASE_URL"] = "sqlite://"  # in memory: tests leave no files behind
-    journey = config.get("IVR_JOURNEY") or JourneyLog.from_config(settings)
+    if config.get("IVR_JOURNEY") is not None:
+        journey = config["IVR_JOURNEY"]
+    elif config.get("TESTING") and not config.get("DATABASE_URL"):
+        return None  # tests opt in with a DATABASE_URL, so they leave no files behind
+    else:
+        journey = JourneyLog.from_config(config)
     journey.start()
     return journey
 
