@@ -97,6 +97,7 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
     app.run(host=host, port=port, debug=debug)
 
 
+<<<<<<< HEAD
 # -- the journey log: journey, report, purge, callbacks (ivr/journey_commands.py) -------------
 def _journey_commands() -> None:
     from .journey_commands import COMMANDS
@@ -106,3 +107,294 @@ def _journey_commands() -> None:
 
 
 _journey_commands()
+=======
+# --- `ivr call`: the caller simulator (ivr.caller) -------------------------------------------
+
+_STEP_OPTIONS = {"--press": "press", "--say": "say", "--silence": "silence", "--hangup": "hangup"}
+
+
+def _scan_steps(args: list[str]) -> list[tuple[str, str]]:
+    """The scripted steps in command-line order (click groups each option's values apart)."""
+    steps: list[tuple[str, str]] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        kind = _STEP_OPTIONS.get(name)
+        if kind in ("press", "say"):
+            if not eq:
+                i += 1
+                value = args[i] if i < len(args) else ""
+            steps.append((kind, value))
+        elif kind is not None:
+            steps.append((kind, ""))
+        i += 1
+    return steps
+
+
+class _CallCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ivr.steps"] = _scan_steps(args)
+        return super().parse_args(ctx, args)
+
+
+def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    for keys in value:
+        if not keys or any(k not in "0123456789*#" for k in keys):
+            raise click.BadParameter(f"{keys!r}: keys are 0-9, * and #")
+    return value
+
+
+@cli.command(cls=_CallCommand)
+@click.option(
+    "--url", help="Any TwiML webhook (voice URL). Default: this project's app in-process."
+)
+@click.option(
+    "--method",
+    type=click.Choice(["POST", "GET"], case_sensitive=False),
+    default="POST",
+    show_default=True,
+    help="HTTP method for the first request.",
+)
+@click.option(
+    "--auth-token",
+    envvar="TWILIO_AUTH_TOKEN",
+    help="Sign requests with this token (default TWILIO_AUTH_TOKEN; with --url only).",
+)
+@click.option("--from", "from_number", default="+447700900123", show_default=True)
+@click.option("--to", "to_number", default="+441632960101", show_default=True)
+@click.option(
+    "--menu", "menu_file", type=click.Path(dir_okay=False), help="Menu file (in-process)."
+)
+@click.option("--press", multiple=True, callback=_keys, help="Press keys (a step; repeatable).")
+@click.option("--say", multiple=True, help="Say words (a step; repeatable).")
+@click.option("--silence", count=True, help="Stay silent at a prompt (a step; repeatable).")
+@click.option("--hangup", count=True, help="Hang up at a prompt (a step).")
+@click.option(
+    "--answer",
+    "queue",
+    flag_value="answer",
+    default=True,
+    help="In a queue, a handler answers (the default).",
+)
+@click.option("--queue-full", "queue", flag_value="queue-full", help="The queue refuses the call.")
+@click.option(
+    "--queue-hangup", "queue", flag_value="hangup", help="The caller gives up in a queue."
+)
+@click.option("--queue-error", "queue", flag_value="error", help="Twilio cannot queue the call.")
+@click.option(
+    "--waits",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Wait documents heard in a queue before that happens.",
+)
+@click.option(
+    "--dial-status",
+    type=click.Choice(["completed", "busy", "no-answer", "failed"]),
+    default="completed",
+    show_default=True,
+    help="What a <Dial> gets.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the events and outcome as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show each request and redirect.")
+@click.pass_context
+def call(
+    ctx: click.Context,
+    url: str | None,
+    method: str,
+    auth_token: str | None,
+    from_number: str,
+    to_number: str,
+    menu_file: str | None,
+    press: tuple[str, ...],
+    say: tuple[str, ...],
+    silence: int,
+    hangup: int,
+    queue: str,
+    waits: int,
+    dial_status: str,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Call a TwiML app and hear it the way a caller would, without a phone.
+
+    Interactive unless steps are given: type keys (0-9 * #), words to say, Enter for
+    silence, or 'hangup'. With --press/--say/--silence/--hangup the steps run in order
+    (the caller hangs up when they run out), the transcript and outcome are printed, and
+    the exit status is 1 if the app made an error Twilio would report.
+
+    Example:
+
+        ivr call --press 1 --press 2
+
+        ivr call --say "report a crime" --queue-full --json
+
+        ivr call --url http://127.0.0.1:5000/voice --auth-token "$TWILIO_AUTH_TOKEN"
+    """
+    import json
+    import secrets
+
+    from .caller import (
+        Call,
+        DialResult,
+        HTTPTransport,
+        Input,
+        InteractiveCaller,
+        ScriptedCaller,
+        WSGITransport,
+        describe,
+    )
+
+    scripted = ctx.meta.get("ivr.steps", [])
+    make = {
+        "press": Input.press,
+        "say": Input.say,
+        "silence": lambda _: Input.silence(),
+        "hangup": lambda _: Input.hangup(),
+    }
+    steps = [make[kind](value) for kind, value in scripted]
+
+    if url is None:
+        from . import create_app
+
+        # In-process: a fresh token on both sides, so signing is real and nothing leaks out.
+        auth_token = secrets.token_hex(16)
+        config = {
+            "TWILIO_AUTH_TOKEN": auth_token,
+            "IVR_ALLOW_UNSIGNED": False,
+            "PUBLIC_BASE_URL": None,
+            "IVR_LOG_LEVEL": "WARNING",
+        }
+        if menu_file:
+            config["IVR_MENU_FILE"] = menu_file
+        try:
+            app = create_app(config)
+        except IVRError as exc:
+            raise click.ClickException(str(exc)) from None
+        transport = WSGITransport(app)
+        target = "http://localhost/voice"
+    else:
+        transport = HTTPTransport()
+        target = url
+
+    interactive = not steps
+
+    def show(event):  # live transcript in interactive mode
+        line = describe(event, verbose=verbose)
+        if line is not None:
+            click.echo(line)
+
+    if interactive:
+
+        def ask(prompt: str) -> str:
+            try:
+                return click.prompt(prompt, default="", show_default=False, err=as_json)
+            except click.Abort:
+                raise EOFError from None  # Ctrl-C / Ctrl-D: the caller hangs up
+
+        caller = InteractiveCaller(ask)
+    else:
+        caller = ScriptedCaller(
+            steps,
+            queue=queue,  # type: ignore[arg-type]
+            queue_waits=waits,
+            dial=DialResult(dial_status, 60 if dial_status == "completed" else 0),  # type: ignore[arg-type]
+        )
+    simulation = Call(
+        transport,
+        target,
+        caller,
+        method=method,
+        auth_token=auth_token or None,
+        from_number=from_number,
+        to_number=to_number,
+        on_event=show if interactive and not as_json else None,
+    )
+    if not as_json:
+        click.echo(f"Calling {target} as {from_number} (CallSid {simulation.record.call_sid})")
+    try:
+        record = simulation.run()
+    finally:
+        if isinstance(transport, HTTPTransport):
+            transport.close()
+    outcome = record.outcome
+    assert outcome is not None
+    if as_json:
+        click.echo(json.dumps(record.as_dict(), indent=2))
+    else:
+        if not interactive:
+            for event in record.events:
+                show(event)
+        if outcome.error is None:
+            click.echo(f"Outcome: {outcome.summary()}")
+    if outcome.error is not None:
+        raise click.ClickException(outcome.error.describe())
+
+
+# --- `ivr paths`: every route through the menu (ivr.paths) ----------------------------------
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--wpm",
+    type=click.IntRange(60, 300),
+    default=150,
+    show_default=True,
+    help="Speaking rate for the estimate, in words a minute.",
+)
+@click.option("--max-seconds", type=float, default=60, show_default=True, help="Flag above this.")
+@click.option("--max-menus", type=int, default=3, show_default=True, help="Flag above this.")
+@click.option("--all", "all_routes", is_flag=True, help="Every route, not only the quickest.")
+@click.option("--json", "as_json", is_flag=True, help="Print routes and findings as JSON.")
+def paths(
+    file: str | None,
+    wpm: int,
+    max_seconds: float,
+    max_menus: int,
+    all_routes: bool,
+    as_json: bool,
+) -> None:
+    """Walk every route through the menu: keys and listening time to each destination.
+
+    Prints, slowest first, the quickest way to each destination (a queue, a transfer, or a
+    message that ends the call): the keys, how long the caller listens to get there (words
+    at --wpm, pauses, and timeouts where a route needs them) and how many menus. Flags dead
+    ends, loops with no way out, unreachable nodes, and destinations that keys reach only
+    after more than --max-seconds or --max-menus; exits 1 if there is any.
+
+    Example:
+
+        ivr paths menus.json
+
+        ivr paths --all --wpm 130
+    """
+    import json
+
+    from .paths import table, walk_paths
+
+    path = menu_path(file)
+    try:
+        menu = load_menu(path)
+    except MenuError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = walk_paths(menu, words_per_minute=wpm, max_seconds=max_seconds, max_menus=max_menus)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        routes = report.routes if all_routes else report.fastest
+        click.echo(table(routes))
+        click.echo(
+            f"\n{len(report.fastest)} destinations, {len(report.routes)} routes; "
+            f"listening estimated at {wpm} words a minute."
+        )
+        for finding in report.findings:
+            click.echo(f"  {finding}", err=True)
+        if report.ok:
+            click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
+    if not report.ok:
+        sys.exit(1)
+>>>>>>> main

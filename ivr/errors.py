@@ -57,3 +57,91 @@ class CallbackNotFound(JourneyError):
         self.matches = matches
         why = "matches several callbacks" if matches > 1 else "matches no callback"
         super().__init__(f"{callback_id!r} {why}")
+
+
+# --- The call simulator (ivr.caller): what Twilio would report as an "application error" ---
+
+
+class ApplicationError(IVRError):
+    """A webhook answer that Twilio's voice engine would refuse.
+
+    Twilio says "an application error has occurred" to the caller and hangs up. ``code`` is
+    the Twilio error code it would log in the debugger, where Twilio has one.
+    """
+
+    code: int | None = None
+    EXCERPT = 300
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        content_type: str | None = None,
+        body: str = "",
+    ) -> None:
+        self.message = message
+        self.url = url
+        self.status = status
+        self.content_type = content_type
+        self.body = body
+        super().__init__(self.describe())
+
+    @property
+    def excerpt(self) -> str:
+        """The start of the response body, on one line."""
+        flat = " ".join(self.body.split())
+        return flat if len(flat) <= self.EXCERPT else flat[: self.EXCERPT] + "..."
+
+    def describe(self) -> str:
+        head = f"application error ({self.code}): " if self.code else "application error: "
+        lines = [head + self.message, f"  url: {self.url}"]
+        if self.status is not None:
+            lines.append(f"  status: {self.status} {self.content_type or '(no content type)'}")
+        if self.body:
+            lines.append(f"  body: {self.excerpt}")
+        return "\n".join(lines)
+
+
+class HTTPStatusError(ApplicationError):
+    """The webhook answered with an HTTP error status (Twilio 11200)."""
+
+    code = 11200
+
+
+class TransportError(ApplicationError):
+    """The webhook could not be reached at all: connection refused, timeout (Twilio 11205)."""
+
+    code = 11205
+
+
+class ContentTypeError(ApplicationError):
+    """The webhook answered with a content type Twilio cannot use (Twilio 12300)."""
+
+    code = 12300
+
+
+class TwiMLParseError(ApplicationError):
+    """The document is not well-formed XML (Twilio 12100)."""
+
+    code = 12100
+
+
+class TwiMLSchemaError(ApplicationError):
+    """Well-formed XML that is not valid TwiML: wrong root, unknown verb, bad nesting or
+    attribute (Twilio 12200)."""
+
+    code = 12200
+
+    def __init__(self, message: str, *, url: str, element: str | None = None, **kw: object) -> None:
+        self.element = element
+        super().__init__(message, url=url, **kw)  # type: ignore[arg-type]
+
+
+class RedirectLoopError(ApplicationError):
+    """Too many consecutive webhook requests without any caller input."""
+
+    def __init__(self, message: str, *, url: str, urls: list[str]) -> None:
+        self.urls = urls
+        super().__init__(message, url=url)

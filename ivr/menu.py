@@ -636,7 +636,8 @@ class _Locator:
                 pos = self.positions[path]
                 line = self.text.count("\n", 0, pos) + 1
                 return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
-            path = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            path = "" if parent == path else parent
         return None, None
 
     def _ws(self) -> None:
@@ -695,25 +696,30 @@ class _Locator:
         return json.loads(m.group(0))
 
 
+TEXT_FIELDS = frozenset({"say", "prompt", "invalid", "silence", "reminder", "messages"})
+"""Fields holding words to speak (Text), checked for translations and placeholders."""
+
+
 def _texts(model: BaseModel, path: str) -> Iterator[tuple[str, Any]]:
-    """Every Text-typed value in a model tree, with its path."""
+    """Every Text value in a model tree, with its path."""
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
-        key = info.alias or name
-        sub = f"{path}.{key}" if path else key
+        sub = f"{path}.{info.alias or name}" if path else (info.alias or name)
         if isinstance(value, BaseModel):
             yield from _texts(value, sub)
-        elif name in ("say", "prompt", "invalid", "silence", "reminder") or (
-            isinstance(model, Phrasebook)
-        ):
-            if value is not None:
-                yield sub, value
-        elif name == "messages":
+        elif isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values()):
+            for k, v in value.items():
+                yield from _texts(v, f"{sub}.{k}")
+        elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+            for i, v in enumerate(value):
+                yield from _texts(v, f"{sub}[{i}]")
+        elif value is None or not (name in TEXT_FIELDS or isinstance(model, Phrasebook)):
+            continue
+        elif isinstance(value, list):
             for i, v in enumerate(value):
                 yield f"{sub}[{i}]", v
-        elif name == "options":
-            for i, o in enumerate(value):
-                yield from _texts(o, f"{sub}[{i}]")
+        else:
+            yield sub, value
 
 
 _ALLOWED_PLACEHOLDERS = {

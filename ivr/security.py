@@ -22,14 +22,14 @@ def signed_url(req: Request, public_base_url: str | None) -> str:
     Werkzeug decodes ``%2F`` and ``%C3%A9`` in ``request.url``, and a tunnel or proxy changes
     scheme and host, so the URL is rebuilt from the raw request line where the server kept it.
     """
-    raw = req.environ.get("RAW_URI") or req.environ.get("REQUEST_URI")
-    if raw and raw.startswith(("http://", "https://")):
-        parts = urlsplit(raw)
-        raw = parts.path + (f"?{parts.query}" if parts.query else "")
-    if not raw:
-        raw = quote(req.script_root + req.path, safe="/:@!$&'()*+,;=-._~%")
-        if req.query_string:
-            raw += "?" + req.query_string.decode("latin-1")
+    # The path as sent (RAW_URI: gunicorn, Werkzeug; REQUEST_URI: others), else re-quoted.
+    raw = req.environ.get("RAW_URI") or req.environ.get("REQUEST_URI") or ""
+    if raw.startswith(("http://", "https://")):
+        raw = urlsplit(raw).path
+    path = raw.split("?", 1)[0] or quote(req.script_root + req.path, safe="/:@!$&'()*+,;=-._~%")
+    # QUERY_STRING is never decoded by the server, so it is exactly what Twilio signed.
+    query = req.environ.get("QUERY_STRING", "")
+    raw = path + (f"?{query}" if query else "")
     if not public_base_url:
         return req.host_url.rstrip("/") + raw
     base = urlsplit(public_base_url.rstrip("/"))

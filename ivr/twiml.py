@@ -11,7 +11,7 @@ import math
 from functools import lru_cache
 from typing import Protocol
 
-from twilio.twiml.voice_response import Dial, Enqueue, Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
 
 from .callback import CallbackFlow
 from .menu import (
@@ -237,7 +237,8 @@ class Renderer:
                 if avg_wait < 60:
                     self._say(r, menu.phrase("wait_short", language), language)
                 else:
-                    minutes = math.ceil(avg_wait / 60)
+                    # Never "about 1 minutes": a minute or more reads as at least two.
+                    minutes = max(2, math.ceil(avg_wait / 60))
                     self._say(r, menu.phrase("wait", language).format(minutes=minutes), language)
         if hold.messages:
             message = hold.messages[cycle % len(hold.messages)]
@@ -276,4 +277,5 @@ def transfer_step(menu: Menu, node_id: str, language: str, status: str) -> Step 
     return Step(node.on_fail, language, notice="transfer_failed", outcome=status or "failed")
 
 
-HANGUP = str(VoiceResponse().hangup())
+# ``VoiceResponse().hangup()`` returns the <Hangup> element, not the response: append instead.
+HANGUP = str(VoiceResponse().append(Hangup()))

@@ -1,0 +1,53 @@
+"""A caller that dials any TwiML app and plays the call the way Twilio's voice engine does.
+
+    >>> from ivr.caller import Call, Input, ScriptedCaller, WSGITransport
+    >>> record = Call(WSGITransport(app), "http://localhost/voice",
+    ...               ScriptedCaller([Input.press("1")]), auth_token="secret").run()
+    >>> record.outcome.summary()
+
+No Flask here: the transport decides how requests travel (in-process WSGI or real HTTP).
+"""
+
+from __future__ import annotations
+
+from .events import CallEvent, CallRecord, Outcome, SentRequest
+from .interpreter import Call, new_sid, simulate
+from .strategy import (
+    Caller,
+    DialResult,
+    DialTarget,
+    GatherPrompt,
+    Input,
+    InteractiveCaller,
+    QueueState,
+    ScriptedCaller,
+    parse_input,
+)
+from .transcript import describe, transcript
+from .transport import HTTPTransport, Response, Transport, TransportFailure, WSGITransport
+
+__all__ = [
+    "Call",
+    "CallEvent",
+    "CallRecord",
+    "Caller",
+    "DialResult",
+    "DialTarget",
+    "GatherPrompt",
+    "HTTPTransport",
+    "Input",
+    "InteractiveCaller",
+    "Outcome",
+    "QueueState",
+    "Response",
+    "ScriptedCaller",
+    "SentRequest",
+    "Transport",
+    "TransportFailure",
+    "WSGITransport",
+    "describe",
+    "new_sid",
+    "parse_input",
+    "simulate",
+    "transcript",
+]

@@ -1,0 +1,139 @@
+"""What a simulated call produced: events heard and sent, requests made, and the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import ApplicationError
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One thing that happened on the call, from the caller's side.
+
+    ``kind`` is one of: request, say, play, pause, gather, input, redirect, record, recorded,
+    dial, dial-result, enqueue, queue-wait, leave, queue-result, hangup, reject, unsupported,
+    error. Only the fields that make sense for the kind are set.
+    """
+
+    kind: str
+    at: float = 0.0
+    """Simulated seconds since the call was answered (speech at 150 words a minute)."""
+    text: str | None = None
+    voice: str | None = None
+    language: str | None = None
+    loop: int | None = None
+    url: str | None = None
+    method: str | None = None
+    params: dict[str, str] | None = None
+    status: int | None = None
+    seconds: float | None = None
+    digits: str | None = None
+    speech: str | None = None
+    queue: str | None = None
+    position: int | None = None
+    result: str | None = None
+    targets: list[dict[str, str]] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The set fields only, JSON-ready."""
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """One webhook request exactly as sent, and what came back."""
+
+    method: str
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    status: int | None = None
+    content_type: str | None = None
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the call ended.
+
+    ``kind``: ``enqueued`` (``queue`` and ``queue_result``: bridged, or hangup while waiting),
+    ``dialled`` (a <Dial> connected: ``dialled`` and ``dial_status``), ``message`` (the app
+    hung up after speaking: ``heard``), ``hangup`` (the app hung up, nothing said since the
+    caller's last input), ``caller-hangup``, ``rejected`` (``reason``) or ``error``. For
+    ``message`` and ``hangup``, ``reason`` is "end of document" when the TwiML simply ran out.
+    ``queue`` and ``dialled`` are also set for any other kind when the call went through them.
+    """
+
+    kind: str
+    heard: tuple[str, ...] = ()
+    queue: str | None = None
+    queue_result: str | None = None
+    dialled: tuple[str, ...] = ()
+    dial_status: str | None = None
+    reason: str | None = None
+    error: ApplicationError | None = None
+
+    def summary(self) -> str:
+        """One line for a person."""
+        if self.kind == "error" and self.error is not None:
+            return self.error.describe()
+        if self.kind == "enqueued":
+            return f"enqueued in {self.queue!r} (QueueResult={self.queue_result})"
+        if self.kind == "dialled":
+            return f"dialled {', '.join(self.dialled)} (DialCallStatus={self.dial_status})"
+        if self.kind == "rejected":
+            return f"rejected ({self.reason})"
+        why = f" ({self.reason})" if self.reason else ""
+        if self.kind == "message":
+            last = self.heard[-1] if self.heard else ""
+            return f"message heard, then the app hung up{why}: {last!r}"
+        if self.kind == "caller-hangup":
+            return "the caller hung up"
+        return f"the app hung up{why}"
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "summary": self.summary()}
+        for name in ("queue", "queue_result", "dial_status", "reason"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.heard:
+            data["heard"] = list(self.heard)
+        if self.dialled:
+            data["dialled"] = list(self.dialled)
+        if self.error is not None:
+            data["error"] = {
+                "type": type(self.error).__name__,
+                "code": self.error.code,
+                "message": self.error.message,
+                "url": self.error.url,
+                "status": self.error.status,
+                "content_type": self.error.content_type,
+                "body": self.error.excerpt,
+            }
+        return data
+
+
+@dataclass
+class CallRecord:
+    """Everything one simulated call produced."""
+
+    call_sid: str
+    account_sid: str
+    events: list[CallEvent] = field(default_factory=list)
+    requests: list[SentRequest] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+    def of_kind(self, *kinds: str) -> list[CallEvent]:
+        return [e for e in self.events if e.kind in kinds]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "call_sid": self.call_sid,
+            "account_sid": self.account_sid,
+            "events": [e.as_dict() for e in self.events],
+            "outcome": self.outcome.as_dict() if self.outcome else None,
+        }

@@ -1,0 +1,803 @@
+"""The caller simulator against small TwiML apps written in several styles."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from flask import Flask, request
+from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from ivr.caller import (
+    Call,
+    CallRecord,
+    DialResult,
+    HTTPTransport,
+    Input,
+    InteractiveCaller,
+    ScriptedCaller,
+    WSGITransport,
+    parse_input,
+    transcript,
+)
+from ivr.errors import (
+    ContentTypeError,
+    HTTPStatusError,
+    RedirectLoopError,
+    TransportError,
+    TwiMLParseError,
+    TwiMLSchemaError,
+)
+
+TOKEN = "test-auth-token"
+BASE = "http://localhost"
+
+
+def xml(body: str) -> tuple[str, int, dict[str, str]]:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+        200,
+        {"Content-Type": "text/xml"},
+    )
+
+
+def signed_url() -> str:
+    """The URL Twilio signed, rebuilt from the raw query string (werkzeug decodes request.url)."""
+    query = request.query_string.decode()
+    return request.base_url + ("?" + query if query else "")
+
+
+def flask_app(routes: dict[str, Callable[[], object]]) -> Flask:
+    """A Flask app that checks every signature, then answers from ``routes``."""
+    app = Flask("twiml-test")
+
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def any_route(path: str):
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not RequestValidator(TOKEN).validate(signed_url(), request.form, signature):
+            return "bad signature", 403
+        handler = routes.get("/" + path)
+        if handler is None:
+            return "not found", 404
+        return handler()
+
+    return app
+
+
+def call(app, *steps: Input, url: str = BASE + "/voice", **options) -> CallRecord:
+    caller = options.pop("caller", None) or ScriptedCaller(
+        steps, **{k: options.pop(k) for k in ("queue", "queue_waits", "dial") if k in options}
+    )
+    return Call(WSGITransport(app), url, caller, auth_token=TOKEN, **options).run()
+
+
+def kinds(record: CallRecord) -> list[str]:
+    return [e.kind for e in record.events if e.kind != "request"]
+
+
+def assert_all_signed(record: CallRecord) -> None:
+    validator = RequestValidator(TOKEN)
+    for sent in record.requests:
+        body = {} if sent.method == "GET" else sent.params
+        assert validator.validate(sent.url, body, sent.headers["X-Twilio-Signature"])
+
+
+# -- parameters and signatures ------------------------------------------------------------
+
+
+def test_standard_parameters_are_sent_and_signed():
+    app = flask_app(
+        {
+            "/voice": lambda: xml(
+                '<Gather numDigits="1" action="/menu"><Say>Press 1</Say></Gather>'
+            ),
+            "/menu": lambda: xml(f"<Say>You pressed {request.form['Digits']}</Say><Hangup/>"),
+        }
+    )
+    record = call(app, Input.press("1"), from_number="+447700900555")
+
+    first, second = record.requests
+    assert re.fullmatch(r"CA[0-9a-f]{32}", record.call_sid)
+    assert re.fullmatch(r"AC[0-9a-f]{32}", record.account_sid)
+    assert first.params == {
+        "CallSid": record.call_sid,
+        "AccountSid": record.account_sid,
+        "From": "+447700900555",
+        "To": "+441632960101",
+        "Caller": "+447700900555",
+        "Called": "+441632960101",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        "FromCountry": "GB",
+        "CallerCountry": "GB",
+        "ToCountry": "GB",
+        "CalledCountry": "GB",
+    }
+    assert second.params["CallStatus"] == "in-progress"
+    assert second.params["Digits"] == "1"
+    assert second.url == BASE + "/menu"
+    assert [r.status for r in record.requests] == [200, 200]
+    assert_all_signed(record)
+    assert record.outcome.kind == "message"
+    assert record.outcome.heard == ("You pressed 1",)
+
+
+def test_without_a_token_requests_are_unsigned():
+    app = Flask("plain")
+    app.post("/voice")(lambda: xml("<Say>Hi</Say>"))
+    record = Call(WSGITransport(app), BASE + "/voice").run()
+    assert "X-Twilio-Signature" not in record.requests[0].headers
+    assert record.outcome.kind == "message"
+
+
+def test_a_fresh_call_sid_per_call():
+    app = flask_app({"/voice": lambda: xml("<Hangup/>")})
+    assert call(app).call_sid != call(app).call_sid
+
+
+# -- a plain WSGI app: relative URLs and GET -------------------------------------------------
+
+
+def wsgi_app(environ, start_response):
+    """A TwiML app in another style: no framework, GET everywhere, relative URLs."""
+    req = Request(environ)
+    query = req.query_string.decode()
+    url = req.base_url + ("?" + query if query else "")
+    params = dict(parse_qsl(query)) if req.method == "GET" else dict(req.form)
+    ok = RequestValidator(TOKEN).validate(
+        url, {} if req.method == "GET" else params, req.headers.get("X-Twilio-Signature", "")
+    )
+    if not ok:
+        return Response("bad signature", 403)(environ, start_response)
+    pages = {
+        "/ivr/start": '<Gather action="step/two?lang=en" method="GET" numDigits="2">'
+        '<Say loop="0">Enter two digits</Say></Gather>',
+        "/ivr/step/two": "<Say>Got {Digits} in {lang}</Say>"
+        "<Redirect method='GET'>../end</Redirect>",
+        "/ivr/end": "<Say>Goodbye from {CallStatus}</Say>",
+    }
+    page = pages.get(req.path)
+    if page is None:
+        return Response("no", 404)(environ, start_response)
+    body = "<Response>" + page.format_map(params) + "</Response>"
+    return Response(body, content_type="application/xml")(environ, start_response)
+
+
+def test_relative_urls_and_get_methods():
+    record = Call(
+        WSGITransport(wsgi_app),
+        BASE + "/ivr/start",
+        ScriptedCaller([Input.press("42")]),
+        auth_token=TOKEN,
+        method="GET",
+    ).run()
+
+    assert [r.method for r in record.requests] == ["GET", "GET", "GET"]
+    paths = [urlsplit(r.url).path for r in record.requests]
+    assert paths == ["/ivr/start", "/ivr/step/two", "/ivr/end"]
+    second = dict(parse_qsl(urlsplit(record.requests[1].url).query))
+    assert second["lang"] == "en" and second["Digits"] == "42"
+    assert second["CallSid"] == record.call_sid
+    assert_all_signed(record)
+    says = [e.text for e in record.of_kind("say")]
+    assert says == ["Enter two digits", "Got 42 in en", "Goodbye from in-progress"]
+    assert record.of_kind("say")[0].loop == 0
+    assert record.outcome.kind == "message"
+
+
+# -- Gather ---------------------------------------------------------------------------------
+
+
+def gather_app(gather: str, after: str = "<Say>No input</Say>") -> Flask:
+    return flask_app(
+        {
+            "/voice": lambda: xml(gather + after),
+            "/action": lambda: xml(f"<Say>action {sorted(request.form.items())!r}</Say>"),
+        }
+    )
+
+
+def last_params(record: CallRecord) -> dict[str, str]:
+    return record.requests[-1].params
+
+
+def test_say_loop_inside_gather_is_heard_then_the_caller_answers():
+    app = gather_app(
+        '<Gather action="/action" input="dtmf speech">'
+        '<Say loop="3" voice="Polly.Amy" language="en-GB">Press 1</Say><Pause length="2"/>'
+        '<Play loop="2">/audio/menu.mp3</Play></Gather>'
+    )
+    record = call(app, Input.press("1"))
+    say, pause, play = (
+        record.of_kind("say")[0],
+        record.of_kind("pause")[0],
+        record.of_kind("play")[0],
+    )
+    assert (say.text, say.voice, say.language, say.loop) == ("Press 1", "Polly.Amy", "en-GB", 3)
+    assert say.detail == {"in": "Gather"}
+    assert pause.seconds == 2.0
+    assert (play.url, play.loop) == (BASE + "/audio/menu.mp3", 2)
+    gather = record.of_kind("gather")[0]
+    assert gather.detail["input"] == "dtmf speech"
+    assert gather.url == BASE + "/action"
+    assert last_params(record)["Digits"] == "1"
+
+
+def test_silence_falls_through_to_the_next_verb():
+    app = gather_app('<Gather action="/action"><Say>Press 1</Say></Gather>')
+    record = call(app, Input.silence())
+    assert len(record.requests) == 1
+    assert kinds(record) == ["say", "gather", "input", "say", "hangup"]
+    assert record.of_kind("say")[-1].text == "No input"
+    assert record.outcome.kind == "message"
+
+
+def test_action_on_empty_result_posts_without_digits():
+    app = gather_app('<Gather action="/action" actionOnEmptyResult="true"/>')
+    record = call(app, Input.silence())
+    assert len(record.requests) == 2
+    assert "Digits" not in last_params(record)
+
+
+def test_gather_action_defaults_to_the_current_document():
+    app = flask_app(
+        {"/voice": lambda: xml("<Say>Thanks</Say>" if "Digits" in request.form else "<Gather/>")}
+    )
+    record = call(app, Input.press("5"))
+    assert [r.url for r in record.requests] == [BASE + "/voice", BASE + "/voice"]
+    assert last_params(record)["Digits"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("attrs", "keys", "digits"),
+    [
+        ("", "123#", "123"),
+        ('finishOnKey="*"', "12*9", "12"),
+        ('numDigits="1"', "12", "1"),
+        ('finishOnKey=""', "12#", "12#"),
+        ("", "7", "7"),
+    ],
+)
+def test_digits_follow_num_digits_and_finish_on_key(attrs, keys, digits):
+    app = gather_app(f'<Gather action="/action" {attrs}/>')
+    assert last_params(call(app, Input.press(keys)))["Digits"] == digits
+
+
+def test_only_the_finish_key_is_an_empty_result():
+    app = gather_app('<Gather action="/action"/>')
+    record = call(app, Input.press("#"))
+    assert len(record.requests) == 1
+    assert record.of_kind("say")[-1].text == "No input"
+
+
+def test_speech_posts_speech_result_and_confidence():
+    app = gather_app('<Gather action="/action" input="speech"/>')
+    params = last_params(call(app, Input.say("report a crime")))
+    assert params["SpeechResult"] == "report a crime"
+    assert float(params["Confidence"]) > 0
+    assert "Digits" not in params
+
+
+def test_speech_to_a_keys_only_gather_is_silence():
+    app = gather_app('<Gather action="/action"/>')
+    record = call(app, Input.say("hello"))
+    assert len(record.requests) == 1
+
+
+def test_caller_hanging_up_in_a_gather_ends_the_call_without_a_request():
+    app = gather_app('<Gather action="/action"/>')
+    record = call(app, Input.hangup())
+    assert len(record.requests) == 1
+    assert record.outcome.kind == "caller-hangup"
+
+
+def test_a_script_that_runs_out_hangs_up():
+    app = gather_app('<Gather action="/action"/>')
+    assert call(app).outcome.kind == "caller-hangup"
+
+
+# -- Redirect -------------------------------------------------------------------------------
+
+
+def test_redirect_chain():
+    app = flask_app(
+        {
+            "/voice": lambda: xml("<Redirect>/a</Redirect><Say>never</Say>"),
+            "/a": lambda: xml('<Redirect method="GET">b?from=a</Redirect>'),
+            "/b": lambda: xml("<Say>At b</Say>"),
+        }
+    )
+    record = call(app)
+    assert [(r.method, urlsplit(r.url).path) for r in record.requests] == [
+        ("POST", "/voice"),
+        ("POST", "/a"),
+        ("GET", "/b"),
+    ]
+    assert "from=a&" in record.requests[-1].url
+    assert [e.text for e in record.of_kind("say")] == ["At b"]
+    assert_all_signed(record)
+
+
+def test_redirect_loop_is_an_application_error():
+    app = flask_app({"/voice": lambda: xml("<Redirect/>".replace("/>", ">/voice</Redirect>"))})
+    record = call(app)
+    error = record.outcome.error
+    assert isinstance(error, RedirectLoopError)
+    assert len(record.requests) == 20
+    assert len(error.urls) == 21 and set(error.urls) == {BASE + "/voice"}
+    assert record.outcome.kind == "error"
+    assert record.events[-1].kind == "error"
+
+
+def test_caller_input_resets_the_loop_bound():
+    # A menu that re-asks forever is fine as long as the caller keeps answering.
+    app = gather_app('<Gather action="/voice"/>', after="<Redirect>/voice</Redirect>")
+    record = call(app, *[Input.silence()] * 30)
+    assert record.outcome.kind == "caller-hangup"
+    assert len(record.requests) == 31
+
+
+# -- Dial -----------------------------------------------------------------------------------
+
+
+def test_dial_without_action_goes_on_with_the_next_verb():
+    app = flask_app({"/voice": lambda: xml("<Dial>+441632960999</Dial><Say>After dial</Say>")})
+    record = call(app)
+    dial = record.of_kind("dial")[0]
+    assert dial.targets == [{"kind": "number", "value": "+441632960999"}]
+    assert dial.seconds == 30.0
+    assert record.of_kind("dial-result")[0].result == "completed"
+    assert record.of_kind("say")[0].text == "After dial"
+    assert len(record.requests) == 1
+    assert record.outcome.kind == "dialled"
+    assert record.outcome.dialled == ("+441632960999",)
+
+
+def test_dial_with_action_posts_the_status_and_skips_the_rest():
+    app = flask_app(
+        {
+            "/voice": lambda: xml(
+                '<Dial action="/dialled" timeout="10"><Number>+441632960111</Number>'
+                "<Client>alice</Client><Sip>sip:desk@example.com</Sip><Queue>crime</Queue></Dial>"
+                "<Say>unreachable</Say>"
+            ),
+            "/dialled": lambda: xml(f"<Say>Status {request.form['DialCallStatus']}</Say>"),
+        }
+    )
+    record = call(app, dial=DialResult("busy", 0))
+    assert [t["kind"] for t in record.of_kind("dial")[0].targets] == [
+        "number",
+        "client",
+        "sip",
+        "queue",
+    ]
+    params = last_params(record)
+    assert params["DialCallStatus"] == "busy"
+    assert re.fullmatch(r"CA[0-9a-f]{32}", params["DialCallSid"])
+    assert "DialCallDuration" not in params
+    assert [e.text for e in record.of_kind("say")] == ["Status busy"]
+    assert record.outcome.kind == "message"
+    assert record.outcome.dial_status == "busy"
+
+
+def test_completed_dial_posts_its_duration():
+    app = flask_app(
+        {"/voice": lambda: xml('<Dial action="/d">999</Dial>'), "/d": lambda: xml("<Hangup/>")}
+    )
+    params = last_params(call(app, dial=DialResult("completed", 42)))
+    assert (params["DialCallStatus"], params["DialCallDuration"]) == ("completed", "42")
+
+
+# -- Enqueue --------------------------------------------------------------------------------
+
+
+def queue_app(wait: str, enqueue_attrs: str = 'action="/after"') -> Flask:
+    return flask_app(
+        {
+            "/voice": lambda: xml(
+                f'<Enqueue waitUrl="/wait" {enqueue_attrs}>crime</Enqueue><Say>next verb</Say>'
+            ),
+            "/wait": lambda: xml(wait.format_map(request.form)),
+            "/pressed": lambda: xml("<Leave/>" if request.form.get("Digits") == "1" else ""),
+            "/after": lambda: xml(f"<Say>Queue result {request.form['QueueResult']}</Say>"),
+        }
+    )
+
+
+def test_wait_url_is_polled_with_queue_parameters_until_a_handler_answers():
+    app = queue_app("<Say>You are number {QueuePosition}</Say><Pause length='5'/>")
+    record = call(app, queue_waits=3)
+    waits = [r for r in record.requests if r.url.endswith("/wait")]
+    assert len(waits) == 3
+    positions = [w.params["QueuePosition"] for w in waits]
+    times = [int(w.params["QueueTime"]) for w in waits]
+    assert positions == ["3", "2", "1"]
+    assert times[0] == 0 and times[0] < times[1] < times[2]
+    for w in waits:
+        assert re.fullmatch(r"QU[0-9a-f]{32}", w.params["QueueSid"])
+        assert {"AvgQueueTime", "CurrentQueueSize", "MaxQueueSize"} <= set(w.params)
+    assert record.of_kind("queue-result")[0].result == "bridged"
+    assert record.outcome.kind == "enqueued"
+    assert (record.outcome.queue, record.outcome.queue_result) == ("crime", "bridged")
+    assert_all_signed(record)
+
+
+def test_leave_from_a_gather_in_the_wait_url():
+    app = queue_app('<Gather action="/pressed" numDigits="1"><Say>Press 1 to leave</Say></Gather>')
+    record = call(app, Input.press("1"), queue_waits=5)
+    assert [urlsplit(r.url).path for r in record.requests] == [
+        "/voice",
+        "/wait",
+        "/pressed",
+        "/after",
+    ]
+    # The gather's action is the next wait document: one cycle later, one place nearer.
+    assert [r.params["QueuePosition"] for r in record.requests[1:3]] == ["3", "2"]
+    assert last_params(record)["QueueResult"] == "leave"
+    assert "QueueTime" in last_params(record)
+    assert [e.text for e in record.of_kind("say")][-1] == "Queue result leave"
+    assert "leave" in kinds(record)
+
+
+def test_a_wait_document_that_redirects_to_itself_is_not_a_loop():
+    # A handler may answer at every wait document, however the caller got to it.
+    app = queue_app("<Say>Hold, position {QueuePosition}</Say><Redirect>/wait</Redirect>")
+    record = call(app, queue_waits=25)
+    waits = [r for r in record.requests if r.url.endswith("/wait")]
+    assert len(waits) == 25
+    assert [w.params["QueuePosition"] for w in waits[:4]] == ["3", "2", "1", "1"]
+    assert record.outcome.queue_result == "bridged"
+
+
+def test_leave_without_action_runs_the_next_verb():
+    app = queue_app("<Leave/>", enqueue_attrs="")
+    record = call(app)
+    assert record.of_kind("say")[-1].text == "next verb"
+    assert record.outcome.queue_result == "leave"
+
+
+def test_silence_in_a_wait_gather_keeps_waiting():
+    app = queue_app('<Gather action="/pressed" numDigits="1"><Say>Hold</Say></Gather>')
+    record = call(app, queue_waits=2)
+    assert [e.result for e in record.of_kind("input")] == ["silence", "silence"]
+    assert record.outcome.queue_result == "bridged"
+
+
+def test_a_forbidden_verb_in_the_wait_url_is_an_application_error():
+    app = queue_app("<Say>Hold</Say><Dial>999</Dial>")
+    record = call(app)
+    error = record.outcome.error
+    assert isinstance(error, TwiMLSchemaError)
+    assert error.element == "Dial"
+    assert "waitUrl" in error.message
+    assert error.url.endswith("/wait")
+    assert not record.of_kind("say")  # Twilio refuses the whole document
+
+
+def test_queue_full_goes_to_the_action():
+    app = queue_app("<Say>Hold</Say>")
+    record = call(app, queue="queue-full")
+    params = last_params(record)
+    assert params["QueueResult"] == "queue-full"
+    assert "QueueSid" not in params
+    assert not [r for r in record.requests if r.url.endswith("/wait")]
+
+
+def test_caller_hanging_up_in_the_queue_tells_the_action_then_ends():
+    app = queue_app("<Say>Hold</Say>")
+    record = call(app, queue="hangup", queue_waits=1)
+    params = last_params(record)
+    assert (params["QueueResult"], params["CallStatus"]) == ("hangup", "completed")
+    assert not [e for e in record.of_kind("say") if e.text.startswith("Queue result")]
+    assert record.outcome.kind == "enqueued"
+    assert record.outcome.queue_result == "hangup"
+
+
+def test_hangup_in_the_wait_url():
+    app = queue_app("<Hangup/>")
+    record = call(app)
+    assert last_params(record)["QueueResult"] == "hangup"
+
+
+def test_no_wait_url_plays_hold_music():
+    app = flask_app({"/voice": lambda: xml("<Enqueue>general</Enqueue>")})
+    record = call(app)
+    assert record.of_kind("play")[0].detail == {"hold_music": True}
+    assert record.outcome.queue == "general"
+
+
+# -- Record, Reject, Hangup, plain text -----------------------------------------------------
+
+
+def test_record_posts_the_recording():
+    app = flask_app(
+        {
+            "/voice": lambda: xml('<Record action="/saved" maxLength="30"/><Say>nothing</Say>'),
+            "/saved": lambda: xml("<Say>Saved</Say>"),
+        }
+    )
+    params = last_params(call(app, Input.say("my bike was stolen from the station")))
+    assert params["RecordingUrl"].startswith("https://api.twilio.com/2010-04-01/Accounts/AC")
+    assert int(params["RecordingDuration"]) >= 1
+    assert re.fullmatch(r"RE[0-9a-f]{32}", params["RecordingSid"])
+
+
+def test_an_empty_recording_goes_on_with_the_next_verb():
+    app = flask_app({"/voice": lambda: xml('<Record action="/saved"/><Say>No message</Say>')})
+    record = call(app, Input.silence())
+    assert len(record.requests) == 1
+    assert record.of_kind("say")[0].text == "No message"
+
+
+def test_reject():
+    app = flask_app({"/voice": lambda: xml('<Reject reason="busy"/>')})
+    record = call(app)
+    assert (record.outcome.kind, record.outcome.reason) == ("rejected", "busy")
+
+
+def test_hangup_without_words():
+    app = flask_app({"/voice": lambda: xml("<Hangup/><Say>never</Say>")})
+    record = call(app)
+    assert record.outcome.kind == "hangup"
+    assert not record.of_kind("say")
+
+
+def test_plain_text_is_read_out_then_the_call_ends():
+    app = flask_app({"/voice": lambda: ("Lines are closed", 200, {"Content-Type": "text/plain"})})
+    record = call(app)
+    assert record.of_kind("say")[0].text == "Lines are closed"
+    assert record.outcome.kind == "message"
+
+
+def test_unsimulated_verbs_are_noted_and_skipped():
+    app = flask_app({"/voice": lambda: xml("<Start><Stream url='wss://x'/></Start><Say>Hi</Say>")})
+    record = call(app)
+    assert kinds(record)[:2] == ["unsupported", "say"]
+
+
+# -- application errors ---------------------------------------------------------------------
+
+
+def error_of(answer) -> tuple[CallRecord, Exception]:
+    app = flask_app({"/voice": lambda: answer})
+    record = call(app)
+    assert record.outcome.kind == "error"
+    return record, record.outcome.error
+
+
+def test_http_500_is_an_application_error():
+    record, error = error_of(("Internal Server Error: boom", 500, {"Content-Type": "text/plain"}))
+    assert isinstance(error, HTTPStatusError)
+    assert (error.code, error.status, error.url) == (11200, 500, BASE + "/voice")
+    assert "boom" in error.excerpt
+    event = record.events[-1]
+    assert (event.kind, event.status, event.detail["code"]) == ("error", 500, 11200)
+    assert "application error" in event.detail["twilio_says"]
+
+
+def test_an_html_page_is_a_parse_error():
+    _, error = error_of(("<!doctype html><html><body><p>Hello<br></body></html>", 200, {}))
+    assert isinstance(error, TwiMLParseError)
+    assert error.content_type.startswith("text/html")
+    assert "<!doctype html>" in error.excerpt
+
+
+def test_json_is_a_content_type_error():
+    _, error = error_of(({"say": "hi"}, 200))
+    assert isinstance(error, ContentTypeError)
+    assert error.code == 12300
+
+
+@pytest.mark.parametrize(
+    ("body", "element", "words"),
+    [
+        ("<Say>unclosed", None, "not well-formed"),
+        ("<Respond><Say>x</Say></Respond>", "Respond", "root element"),
+        ("<Response><say>x</say></Response>", "say", "case-sensitive: <Say>"),
+        ("<Response><Speak>x</Speak></Response>", "Speak", "unknown verb"),
+        ("<Response><Gather><Dial>999</Dial></Gather></Response>", "Dial", "nested in <Gather>"),
+        ("<Response><Gather><Gather/></Gather></Response>", "Gather", "nested in <Gather>"),
+        ("<Response><Dial><Say>x</Say></Dial></Response>", "Say", "nested in <Dial>"),
+        ('<Response><Gather numDigits="one"/></Response>', "Gather", "whole number"),
+        ('<Response><Redirect method="PUT">/x</Redirect></Response>', "Redirect", "GET or POST"),
+    ],
+)
+def test_invalid_twiml_is_reported(body, element, words):
+    _, error = error_of((body, 200, {"Content-Type": "text/xml"}))
+    assert words in error.message
+    if element is None:
+        assert isinstance(error, TwiMLParseError)
+    else:
+        assert isinstance(error, TwiMLSchemaError)
+        assert error.element == element
+
+
+def test_an_app_that_raises_is_a_500():
+    def crash():
+        raise RuntimeError("database is down")
+
+    app = flask_app({"/voice": crash})
+    app.testing = True  # let the exception escape, as a bare WSGI app's would
+    record = call(app)
+    assert isinstance(record.outcome.error, HTTPStatusError)
+    assert "database is down" in record.outcome.error.excerpt
+
+
+def test_an_error_after_some_speech_keeps_what_was_heard():
+    app = flask_app({"/voice": lambda: xml("<Say>Welcome</Say><Redirect>/missing</Redirect>")})
+    record = call(app)
+    assert record.outcome.heard == ("Welcome",)
+    assert record.outcome.error.status == 404
+    assert "HTTP 404" in transcript(record)
+
+
+# -- real HTTP ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server() -> Iterator[str]:
+    app = flask_app(
+        {
+            "/voice": lambda: xml('<Gather action="/menu" numDigits="1"><Say>Hi</Say></Gather>'),
+            "/menu": lambda: xml(f"<Dial>{request.form['Digits']}01</Dial>"),
+        }
+    )
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_http_transport_against_a_local_server(live_server):
+    with HTTPTransport() as transport:
+        record = Call(
+            transport,
+            live_server + "/voice",
+            ScriptedCaller([Input.press("1")]),
+            auth_token=TOKEN,
+        ).run()
+    assert [r.status for r in record.requests] == [200, 200]
+    assert record.outcome.kind == "dialled"
+    assert record.outcome.dialled == ("101",)
+
+
+def test_http_transport_failure_is_an_application_error():
+    server = make_server("127.0.0.1", 0, Flask("closed"))
+    port = server.server_port
+    server.server_close()
+    with HTTPTransport(timeout=2) as transport:
+        record = Call(transport, f"http://127.0.0.1:{port}/voice").run()
+    assert isinstance(record.outcome.error, TransportError)
+    assert record.outcome.error.code == 11205
+
+
+# -- interactive caller ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("1", Input.press("1")),
+        (" 1 2 # ", Input.press("12#")),
+        ("", Input.silence()),
+        ("hangup", Input.hangup()),
+        ("report a crime", Input.say("report a crime")),
+    ],
+)
+def test_parse_input(line, expected):
+    assert parse_input(line) == expected
+
+
+def test_interactive_caller_answers_from_typed_lines():
+    app = queue_app("<Say>Hold</Say>")
+    lines = iter(["", "a"])  # keep waiting once, then a handler answers
+    prompts: list[str] = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(lines)
+
+    record = Call(
+        WSGITransport(app), BASE + "/voice", InteractiveCaller(ask), auth_token=TOKEN
+    ).run()
+    assert record.outcome.queue_result == "bridged"
+    assert "queue full" in prompts[0] and "queue full" not in prompts[1]
+
+
+def test_interactive_end_of_input_hangs_up():
+    def ask(prompt: str) -> str:
+        raise EOFError
+
+    app = gather_app('<Gather action="/action"/>')
+    record = Call(
+        WSGITransport(app), BASE + "/voice", InteractiveCaller(ask), auth_token=TOKEN
+    ).run()
+    assert record.outcome.kind == "caller-hangup"
+
+
+def test_events_and_outcome_are_json_ready():
+    import json
+
+    app = gather_app('<Gather action="/action"><Say>Press</Say></Gather>')
+    record = call(app, Input.press("3"))
+    data = json.loads(json.dumps(record.as_dict()))
+    assert data["call_sid"] == record.call_sid
+    assert data["events"][0]["kind"] == "request"
+    assert data["outcome"]["kind"] == "message"
+
+
+# -- the project's own 101 app --------------------------------------------------------------
+
+
+@pytest.fixture
+def ivr_app():
+    from ivr import create_app
+
+    return create_app(
+        {
+            "TESTING": True,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "PUBLIC_BASE_URL": None,
+            "IVR_ALLOW_UNSIGNED": False,
+            "IVR_LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def test_the_101_menu_by_keys_reaches_a_queue(ivr_app):
+    record = call(ivr_app, Input.press("1"), queue_waits=2)
+    assert all(r.status == 200 for r in record.requests)  # every signature accepted
+    assert record.outcome.kind == "enqueued"
+    assert record.outcome.queue_result == "bridged"
+    says = record.of_kind("say")
+    assert all(s.language == "en-GB" for s in says)
+    assert "999" in says[0].text
+
+
+def test_the_101_menu_survives_silence_and_wrong_keys(ivr_app):
+    record = call(ivr_app, Input.press("9"), Input.silence(), Input.silence(), Input.silence())
+    assert record.outcome.kind != "error", transcript(record, verbose=True)
+    assert all(r.status == 200 for r in record.requests)
+
+
+def test_a_bad_attribute_refuses_the_whole_document_before_anything_is_said():
+    app = flask_app(
+        {"/voice": lambda: xml('<Say>Hello</Say><Gather><Say loop="x">Hi</Say></Gather>')}
+    )
+    record = call(app)
+    assert isinstance(record.outcome.error, TwiMLSchemaError)
+    assert record.outcome.error.element == "Say"
+    assert not record.of_kind("say")
+
+
+def test_ssml_inside_say_is_heard_as_its_text():
+    app = flask_app(
+        {
+            "/voice": lambda: xml(
+                '<Say voice="Polly.Joanna">Hello <break time="1s"/>'
+                '<amazon:effect name="whispered">quietly</amazon:effect> '
+                '<say-as interpret-as="digits">101</say-as></Say>'
+            )
+        }
+    )
+    record = call(app)
+    assert record.outcome.kind == "message", transcript(record)
+    assert record.of_kind("say")[0].text == "Hello quietly 101"
+
+
+def test_twilio_failing_to_queue_the_call_goes_to_the_action():
+    app = queue_app("<Say>Hold</Say>")
+    record = call(app, queue="error")
+    assert last_params(record)["QueueResult"] == "error"
+    assert record.of_kind("say")[-1].text == "Queue result error"
