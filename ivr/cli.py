@@ -97,17 +97,6 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
     app.run(host=host, port=port, debug=debug)
 
 
-<<<<<<< HEAD
-# -- the journey log: journey, report, purge, callbacks (ivr/journey_commands.py) -------------
-def _journey_commands() -> None:
-    from .journey_commands import COMMANDS
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_journey_commands()
-=======
 # --- `ivr call`: the caller simulator (ivr.caller) -------------------------------------------
 
 _STEP_OPTIONS = {"--press": "press", "--say": "say", "--silence": "silence", "--hangup": "hangup"}
@@ -397,4 +386,14 @@ def paths(
             click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
     if not report.ok:
         sys.exit(1)
->>>>>>> main
+
+
+# -- the journey log: journey, report, purge, callbacks (ivr/journey_commands.py) -------------
+def _journey_commands() -> None:
+    from .journey_commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_journey_commands()
