@@ -319,3 +319,38 @@ def test_every_journey_command_has_help_with_an_example(command):
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+# -- the simulator, end to end ---------------------------------------------------------------
+
+
+def simulated_call(app, *keys: str, caller: str = CALLER, **options):
+    from ivr.caller import Call, Input, ScriptedCaller, WSGITransport
+
+    script = ScriptedCaller([Input.press(k) for k in keys], queue_waits=3)
+    call = Call(WSGITransport(app), "http://localhost/voice", script, from_number=caller, **options)
+    return call.run()
+
+
+def test_a_simulated_caller_takes_the_callback_offer(app):
+    record = simulated_call(app, "1", "1", "1", queue_position=12, avg_queue_time=900)
+    assert record.outcome.queue_result == "leave"
+    assert record.outcome.heard[-1] == "Goodbye."
+    log = app.extensions["ivr"].journey
+    (cb,) = log.pending_callbacks()
+    assert (cb.number, cb.queue, cb.position) == (CALLER, "call-handlers", 12)
+    kinds = [e.kind for e in log.journey(cb.call_sid)]
+    assert kinds[:3] == ["call-start", "choice", "queue-wait"]
+    assert "callback" in kinds and kinds[-1] == "queue-result"
+    report = log.report()
+    assert report.callbacks["requested"] == 1
+    assert report.calls["outcomes"] == {"callback requested": 1}
+
+
+def test_a_simulated_caller_in_a_short_queue_hears_no_offer(app):
+    record = simulated_call(app, "1", queue_position=2, avg_queue_time=60)
+    assert record.outcome.queue_result == "bridged"
+    log = app.extensions["ivr"].journey
+    assert log.pending_callbacks() == []
+    (call,) = log.recent_calls()
+    assert "callback-offer" not in [e.kind for e in log.journey(call.call_sid)]
