@@ -482,7 +482,11 @@ class JourneyLog:
         # Called with the lock held. Log the whole item, so it can still be recovered by hand.
         self.dropped += 1
         if isinstance(item, Event):
-            sid, data = item.call_sid, self._event_row(item)
+            sid = item.call_sid
+            try:
+                data = self._event_row(item)
+            except Exception:  # the very reason it could not be stored
+                data = item.as_dict() | {"caller": self.protect(item.caller), "detail": "?"}
         else:
             sid, data = item.row["call_sid"], item.row
         log.error(
@@ -557,8 +561,15 @@ class JourneyLog:
         self.close()
 
     def _run(self) -> None:
+        try:
+            self._writer_loop()
+        except Exception:  # pragma: no cover - a bug; flush() or the next record restarts it
+            log.exception("journey log: the writer stopped; %d item(s) waiting", len(self._buffer))
+
+    def _writer_loop(self) -> None:
         delay = self.retry_initial
-        failures = 0
+        failures = 0  # consecutive failed attempts, for the log and the backoff
+        stubborn = 0  # consecutive failures that waiting does not seem to cure
         try:
             self._ensure_schema()
         except Exception as exc:  # the first write retries it
@@ -571,27 +582,37 @@ class JourneyLog:
                     return
                 batch = list(itertools.islice(self._buffer, self.batch_size))
             try:
+                # Not the events' fault if this fails: never a reason to give any up.
+                self._ensure_schema()
+            except Exception as exc:
+                failures += 1
+                self.faults += 1
+                self._log_fault(exc, batch, failures, delay)
+                self._wake.wait(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            try:
                 self._write(batch)
                 done = len(batch)
             except Exception as exc:
                 failures += 1
                 self.faults += 1
+                stubborn = 0 if _is_transient(exc) else stubborn + 1
                 self._log_fault(exc, batch, failures, delay)
-                if _is_transient(exc) or failures < 3:
+                done = 0
+                if stubborn >= 3:
+                    # The same batch keeps failing for a reason other than the connection:
+                    # find the item at fault, log it in full and let the others through.
+                    done = self._write_singly(batch, give_up=stubborn >= 10)
+                if done == 0:
                     if self._stopping:
                         return
                     self._wake.wait(delay)
                     delay = min(delay * 2, self.retry_max)
                     continue
-                # The same batch keeps failing for a reason other than the connection:
-                # find the item at fault, log it in full and let the others through.
-                done = self._write_singly(batch)
-                if done == 0:
-                    self._wake.wait(delay)
-                    delay = min(delay * 2, self.retry_max)
-                    continue
             with self._cond:
-                for _ in range(done):
+                # close() may have given up on (and logged) what was waiting meanwhile.
+                for _ in range(min(done, len(self._buffer))):
                     self._buffer.popleft()
                 self.written += done
                 waiting = len(self._buffer)
@@ -603,20 +624,33 @@ class JourneyLog:
                     failures,
                     waiting,
                 )
-            failures = 0
+            failures = stubborn = 0
             delay = self.retry_initial
 
-    def _write_singly(self, batch: list[Event | _CallbackRow]) -> int:
+    def _write_singly(self, batch: list[Event | _CallbackRow], give_up: bool) -> int:
+        """Write items one by one; return how many from the front are dealt with.
+
+        An item the database refuses is dropped (logged in full) only when others around it
+        were written, proving the fault is the item's; or, with ``give_up``, a batch of one
+        that has failed many times over, so one bad event cannot hold up all the others.
+        """
+        refused: list[tuple[Event | _CallbackRow, Exception]] = []
+        written = 0
         done = 0
         for item in batch:
             try:
                 self._write([item])
+                written += 1
             except Exception as exc:
                 if _is_transient(exc):
                     break
-                with self._cond:
-                    self._drop(item, f"the database refuses it ({exc.__class__.__name__}: {exc})")
+                refused.append((item, exc))
             done += 1
+        if refused and not written and not (give_up and len(batch) == 1):
+            return 0
+        with self._cond:
+            for item, exc in refused:
+                self._drop(item, f"the database refuses it ({exc.__class__.__name__}: {exc})")
         return done
 
     def _log_fault(

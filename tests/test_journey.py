@@ -259,6 +259,22 @@ def test_closing_while_the_database_is_down_logs_what_could_not_be_written(tmp_p
     backend.come_back()
 
 
+def test_an_event_the_database_refuses_does_not_hold_up_the_others(backend, caplog):
+    log = open_log(backend.url, batch_size=50)
+    try:
+        good = [Event("CAp", "choice", node="main", key=str(n), at=NOW + n) for n in range(3)]
+        bad = Event("CAp", "choice", node="main", key="x", at="not a time")  # type: ignore[arg-type]
+        for e in (good[0], bad, good[1], good[2]):
+            log.record(e)
+        assert log.flush(timeout=30)
+        assert [e.key for e in log.journey("CAp")] == ["0", "1", "2"]
+        assert log.dropped == 1
+        (refused,) = [r.getMessage() for r in caplog.records if "DROPPED" in r.getMessage()]
+        assert "refuses it" in refused and bad.id in refused
+    finally:
+        log.close()
+
+
 def test_a_database_that_is_down_at_start_does_not_stop_the_log(tmp_path):
     backend = SqliteBackend(tmp_path)
     backend.go_down()
