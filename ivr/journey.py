@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,11 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from .errors import CallbackNotFound, JourneyError
 from .events import Event, mask_number
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("ivr.journey")
 
@@ -169,32 +175,51 @@ Append new steps, never edit old ones: deployed databases have already run them.
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+_LOCK_KEY = 0x1017_101  # pg_advisory_xact_lock key: "the ivr101 journey schema"
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold off other processes migrating the same SQLite file (a lock file beside it).
+
+    PostgreSQL needs none: migrate() takes an advisory lock in its transaction.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or _is_memory(url) or fcntl is None:
+        yield
+        return
+    with open(f"{url.database}-migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine, target: int | None = None) -> int:
-    """Bring the schema up to ``target`` (default: current), one step per transaction."""
+    """Bring the schema up to ``target`` (default: current); return the version reached.
+
+    Safe when several processes (gunicorn workers, instances) start on a new database at once.
+    """
     target = SCHEMA_VERSION if target is None else target
-    with engine.begin() as conn:
+    with _migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         schema_version.create(conn, checkfirst=True)
-        current = conn.execute(sa.select(schema_version.c.version)).scalar()
+        current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
         if current is None:
             conn.execute(schema_version.insert().values(version=0))
             current = 0
-    if current > SCHEMA_VERSION:
-        raise JourneyError(
-            f"the journey database is at schema version {current}, newer than this ivr "
-            f"({SCHEMA_VERSION}); upgrade ivr101"
-        )
-    while current < target:
-        with engine.begin() as conn:
-            # FOR UPDATE: two instances starting together run each step once (PostgreSQL).
-            current = conn.execute(
-                sa.select(schema_version.c.version).with_for_update()
-            ).scalar_one()
-            if current >= target:
-                break
+        if current > SCHEMA_VERSION:
+            raise JourneyError(
+                f"the journey database is at schema version {current}, newer than this ivr "
+                f"({SCHEMA_VERSION}); upgrade ivr101"
+            )
+        while current < target:
             log.info("journey log: migrating schema to version %d", current + 1)
             MIGRATIONS[current](conn)
-            conn.execute(schema_version.update().values(version=current + 1))
             current += 1
+            conn.execute(schema_version.update().values(version=current))
     return current
 
 
@@ -375,7 +400,10 @@ class JourneyLog:
                     url, poolclass=StaticPool, connect_args={"check_same_thread": False}
                 )
             else:
-                folder = Path(url.database).expanduser().parent
+                # Absolute now: each batch connects afresh, and the working directory may change.
+                path = Path(url.database).expanduser().absolute()
+                url = url.set(database=str(path))
+                folder = path.parent
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:  # the writer keeps retrying; calls go on meanwhile

@@ -538,6 +538,32 @@ def test_a_version_1_database_with_data_is_migrated_to_the_current_schema(backen
         log.close()
 
 
+def test_many_processes_starting_on_a_new_database_migrate_it_once(backend):
+    # As gunicorn workers or several instances do: each its own log, all at once.
+    logs = [open_log(backend.url) for _ in range(8)]
+    start = threading.Barrier(len(logs))
+
+    def begin(n: int) -> None:
+        start.wait()
+        logs[n].record(Event(f"CA{n}", "call-start", at=NOW))
+
+    threads = [threading.Thread(target=begin, args=(n,)) for n in range(len(logs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert all(log.flush(timeout=30) for log in logs)
+        with logs[0].engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM schema_version")).all()
+        assert versions == [(SCHEMA_VERSION,)]
+        assert len(tables(logs[0])["events"]) == len(logs)
+        assert sum(log.dropped for log in logs) == 0
+    finally:
+        for log in logs:
+            log.close()
+
+
 def test_a_database_from_a_newer_ivr_is_refused(backend):
     engine = sa.create_engine(backend.url, poolclass=sa.pool.NullPool)
     try:
