@@ -1065,6 +1065,7 @@ class _ReportBuilder:
     now: float
     facts: MenuFacts
     n_calls: int = 0
+    staff_calls: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -1086,6 +1087,10 @@ class _ReportBuilder:
     cb_times: list[float] = field(default_factory=list)
 
     def add_call(self, call: Any, evs: list[Event]) -> None:
+        if evs and all(e.kind.startswith("handler-") for e in evs if e.kind != "status"):
+            # A call handler's own call to the staff line (ivr/handler.py), not a caller's.
+            self.staff_calls += 1
+            return
         self.n_calls += 1
         self.statuses[call.status or "in progress"] += 1
         if call.duration is not None:
@@ -1172,6 +1177,12 @@ class _ReportBuilder:
                     place = arrive(str(_detail(e, "next")), e.at)
             elif e.kind == "callback":
                 terminal = terminal or "callback requested"
+            elif e.kind == "handler-bridged":
+                # Played to the caller as a handler takes them: answered, whatever follows.
+                terminal = terminal or "answered"
+                waited = _int(_detail(e, "queue_time"))
+                for visit in visits.values():
+                    visit[1] = max(visit[1], waited or 0)
             elif e.kind in ("call-start", "menu", "message", "transfer", "hangup"):
                 if e.kind == "hangup":
                     terminal = terminal or "ended by the menu"
@@ -1264,6 +1275,7 @@ class _ReportBuilder:
             generated=self.now,
             calls={
                 "total": self.n_calls,
+                "handler_line": self.staff_calls,
                 "by_status": dict(sorted(self.statuses.items())),
                 "outcomes": dict(sorted(self.outcomes.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "duration": summary(self.durations),

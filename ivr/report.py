@@ -67,6 +67,7 @@ def sections(report: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
             ["measure", "value"],
             [
                 ["calls", c["total"]],
+                ["calls to the call-handler line (not counted above)", c.get("handler_line", 0)],
                 *[[f"final status: {k}", v] for k, v in c["by_status"].items()],
                 *[[f"outcome: {k}", v] for k, v in c["outcomes"].items()],
                 ["call length (median)", _secs(c["duration"]["median"])],
@@ -207,6 +208,7 @@ def render_csv(report: Report) -> str:
     w.writerow(["section", "node", "item", "measure", "value"])
     c = report.calls
     w.writerow(["calls", "", "", "total", c["total"]])
+    w.writerow(["calls", "", "", "handler line", c.get("handler_line", 0)])
     for k, v in c["by_status"].items():
         w.writerow(["calls", "", k, "final status", v])
     for k, v in c["outcomes"].items():

@@ -699,6 +699,9 @@ def known_calls(journeys):
         ],
     )
     cb = journeys.request_callback("CAcb", "+447911123456", queue="call-handlers", at=t + 99)
+    # A call handler on the staff line: not a caller, counted apart.
+    journeys.record(Event("CAstaff", "handler-in", outcome="pin", at=t + 70))
+    journeys.record(Event("CAstaff", "handler-take", detail={"queue": "call-handlers"}, at=t + 75))
     # Outside the period: not counted.
     simulate(journeys, "CAlate", t + 10 * 86400, [(8, "choice", choice("7", outcome="invalid"))])
     assert journeys.flush()
@@ -713,6 +716,7 @@ def test_report_figures_on_a_known_set_of_calls(known_calls):
     report = known_calls.report(NOW - 1, NOW + 86400, menu=parse_menu(json.dumps(MENU)))
 
     assert report.calls["total"] == 10
+    assert report.calls["handler_line"] == 1
     assert report.calls["by_status"] == {"completed": 10}
     assert report.calls["outcomes"] == {
         "answered": 4,
@@ -828,3 +832,20 @@ def test_journey_reads_see_this_process_s_own_recent_events(journeys):
     journeys.record(Event("CAr", "call-start", at=NOW))
     # No explicit flush: reading waits briefly for the writer.
     assert len(journeys.journey("CAr")) == 1
+
+
+def test_a_caller_taken_by_the_handler_line_counts_as_answered(journeys):
+    simulate(
+        journeys,
+        "CAtaken",
+        NOW,
+        [
+            (5, "choice", choice("1", "crime_q")),
+            (6, "queue-wait", {"node": "crime_q", "detail": {"queue_time": 0}}),
+            (86, "handler-bridged", {"outcome": "bridged", "detail": {"queue_time": 80}}),
+        ],
+    )
+    report = journeys.report(menu=parse_menu(json.dumps(MENU)))
+    assert report.calls["outcomes"] == {"answered": 1}
+    assert report.hangups == []
+    assert report.queues[0]["wait"] == {"count": 1, "median": 80.0, "p95": 80.0}
