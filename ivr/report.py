@@ -255,7 +255,7 @@ background:#f6f8fb}
 .card b{display:block;font-size:1.8rem;color:#1d4f91}.note{color:#555;font-size:.95rem}
 table{border-collapse:collapse;width:100%;margin:.8rem 0;font-size:.95rem}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #dde}th{background:#eef2f8}
-td.n{text-align:right;font-variant-numeric:tabular-nums}svg{max-width:100%;height:auto}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}svg{max-width:100%;height:auto}
 .legend span{display:inline-block;margin-right:1rem}.legend i{display:inline-block;width:.9rem;
 height:.9rem;margin-right:.3rem;vertical-align:-.1rem}
 """
@@ -272,7 +272,7 @@ def bar_chart(
         return ""
     n_series = max(len(values) for _, values in items)
     top = max((v for _, values in items for v in values if v is not None), default=0) or 1
-    label_w, bar_w, bar_h, gap = 210, 420, 16, 10
+    label_w, bar_w, bar_h, gap = 270, 400, 16, 10
     row_h = n_series * bar_h + gap
     height = len(items) * row_h + gap
     width = label_w + bar_w + 90
@@ -282,7 +282,7 @@ def bar_chart(
     ]
     for i, (name, values) in enumerate(items):
         y = gap + i * row_h
-        shown = name if len(name) <= 30 else name[:29] + "…"
+        shown = name if len(name) <= 34 else name[:33] + "…"
         parts.append(
             f'<text x="{label_w - 8}" y="{y + row_h / 2 - gap / 2 + 5:.0f}" text-anchor="end" '
             f'font-size="13" fill="#1b1b1b"><title>{escape(name)}</title>{escape(shown)}</text>'
@@ -320,7 +320,11 @@ def bar_chart(
 def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     if not rows:
         return '<p class="note">Nothing recorded in this period.</p>'
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    numeric = [all(_is_number(r[i]) for r in rows) for i in range(len(headers))]
+    head = "".join(
+        f'<th class="n">{escape(str(h))}</th>' if numeric[i] else f"<th>{escape(str(h))}</th>"
+        for i, h in enumerate(headers)
+    )
     body = []
     for row in rows:
         cells = "".join(
@@ -367,13 +371,15 @@ def _charts(report: Report, heading: str) -> str:
         items = [(r["node"], [r["invalid"], r["silence"]]) for r in report.hot_spots]
         return bar_chart(items, ("invalid key", "silence"), label="invalid keys and silence")
     if heading == "Queues":
+
+        def name(r: dict[str, Any]) -> str:
+            return r["queue"] if r["queue"] == r["node"] else f"{r['queue']} ({r['node']})"
+
         reach = [
-            (r["queue"], [r["time_to_reach"]["median"] or 0, r["time_to_reach"]["p95"] or 0])
+            (name(r), [r["time_to_reach"]["median"] or 0, r["time_to_reach"]["p95"] or 0])
             for r in report.queues
         ]
-        wait = [
-            (r["queue"], [r["wait"]["median"] or 0, r["wait"]["p95"] or 0]) for r in report.queues
-        ]
+        wait = [(name(r), [r["wait"]["median"] or 0, r["wait"]["p95"] or 0]) for r in report.queues]
         series = ("median", "95th percentile")
         return (
             "<h3>Time to reach the queue</h3>"
