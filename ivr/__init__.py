@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["IVR_URL_PREFIX"] = urlsplit(app.config["PUBLIC_BASE_URL"] or "").path.rstrip("/")
     routes = UrlRoutes(menu.defaults.language, app.config["IVR_URL_PREFIX"])
     store = MenuStore(app.config["IVR_MENU_FILE"], routes, menu=menu)
-    journey = _journey_log(app.config)
+    journey = _journey_log(app.config, config or {})
     recorder = app.config.get("IVR_RECORDER") or (
         Recorders(LogRecorder(), journey) if journey is not None else LogRecorder()
     )
@@ -90,17 +90,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _journey_log(config: Mapping[str, Any]) -> Any:
-    """The durable journey log; None when IVR_JOURNEY_LOG is off, or in tests without a
-    DATABASE_URL."""
+def _journey_log(config: Mapping[str, Any], given: Mapping[str, Any]) -> Any:
+    """The durable journey log; None when IVR_JOURNEY_LOG is off, or in tests (TESTING) whose
+    config does not name a DATABASE_URL itself."""
     if not config.get("IVR_JOURNEY_LOG", True):
         return None
     from .journey import JourneyLog
 
     if config.get("IVR_JOURNEY") is not None:
         journey = config["IVR_JOURNEY"]
-    elif config.get("TESTING") and not config.get("DATABASE_URL"):
-        return None  # tests opt in with a DATABASE_URL, so they leave no files behind
+    elif config.get("TESTING") and not given.get("DATABASE_URL"):
+        return None  # tests opt in with a DATABASE_URL of their own
     else:
         journey = JourneyLog.from_config(config)
     journey.start()
