@@ -4,10 +4,13 @@ and the commands that read it back."""
 from __future__ import annotations
 
 import json
+import threading
 import xml.etree.ElementTree as ET
+from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from journey_support import SqliteBackend
 
@@ -354,3 +357,39 @@ def test_a_simulated_caller_in_a_short_queue_hears_no_offer(app):
     assert log.pending_callbacks() == []
     (call,) = log.recent_calls()
     assert "callback-offer" not in [e.kind for e in log.journey(call.call_sid)]
+
+
+def test_forty_concurrent_calls_through_the_webhooks_are_each_recorded_once(app):
+    start = threading.Barrier(40)
+    failures: list[str] = []
+
+    def call(n: int) -> None:
+        phone = Phone(app.test_client(), f"CA{n:032d}")
+        start.wait()
+        try:
+            phone.post("/voice")
+            phone.post("/menu/main", Digits="9")
+            phone.post("/menu/main", Digits="1")
+            phone.post("/queue/handlers/wait", QueuePosition="2", AvgQueueTime="60")
+            phone.post("/queue/handlers/result", QueueResult="bridged", QueueTime=str(n))
+            phone.post("/status", CallStatus="completed", CallDuration=str(n + 30))
+        except Exception as exc:  # reported below: threads cannot fail the test directly
+            failures.append(f"{n}: {exc!r}")
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    log = app.extensions["ivr"].journey
+    assert log.flush(timeout=60)
+    with log.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, call_sid FROM events")).all()
+        calls = conn.execute(sa.text("SELECT status FROM calls")).scalars().all()
+    assert len(rows) == 40 * 6 and len({r.id for r in rows}) == len(rows)
+    assert set(Counter(r.call_sid for r in rows).values()) == {6}
+    assert calls == ["completed"] * 40
+    report = log.report()
+    assert report.calls["outcomes"] == {"answered": 40}
+    assert report.hot_spots[0]["invalid"] == 40
