@@ -33,9 +33,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     so a broken menu never goes into service.
     """
     from .menu import load_menu
+    from .request import WebhookRequest
     from .voice import UrlRoutes, bp
 
     app = Flask(__name__)
+    app.request_class = WebhookRequest
     app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
     if config:
         app.config.update(config)
