@@ -138,9 +138,10 @@ def require_twilio_signature(view: F) -> F:
                 "403 %s: TWILIO_AUTH_TOKEN is not set, so no request can be verified", request.path
             )
             abort(403)
-        url = signed_url(request, config["PUBLIC_BASE_URL"])
-        params = request.form if request.method == "POST" else {}
-        signature = request.headers.get("X-Twilio-Signature", "")
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy look-up
+        url = signed_url(req, config["PUBLIC_BASE_URL"])
+        params = req.form if req.method == "POST" else {}
+        signature = req.environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not valid_signature(token, url, params, signature):
             log.warning(
                 "403 %s: %s signature for %s (call %s); if Twilio is calling through a tunnel "
