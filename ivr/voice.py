@@ -56,7 +56,8 @@ class UrlRoutes:
         return f"/menu/{node_id}{self._q(language, attempt=attempt)}"
 
     def queue_wait(self, node_id: str, language: str, cycle: int) -> str:
-        return f"/queue/{node_id}/wait{self._q(language, cycle=cycle)}"
+        # Quoted: a caller held for a queue node gone in an edit keeps the id the URL had.
+        return f"/queue/{quote(node_id, safe='')}/wait{self._q(language, cycle=cycle)}"
 
     def queue_result(self, node_id: str, language: str) -> str:
         return f"/queue/{node_id}/result{self._q(language)}"
