@@ -19,6 +19,7 @@ from werkzeug.sansio.utils import get_current_url
 log = logging.getLogger("ivr.security")
 
 F = TypeVar("F", bound=Callable[..., Any])
+FORM = "application/x-www-form-urlencoded"
 
 
 def signed_url(req: Request, public_base_url: str | None) -> str:
@@ -129,6 +130,11 @@ def require_twilio_signature(view: F) -> F:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy look-up
+        if req.method == "POST" and req.mimetype != FORM and (req.mimetype or req.content_length):
+            # Twilio always posts a form; anything else would be read as no parameters.
+            log.warning("415 %s: a %r body is not a Twilio webhook", req.path, req.mimetype)
+            abort(415)
         config = current_app.config
         if config["IVR_ALLOW_UNSIGNED"]:
             return view(*args, **kwargs)
@@ -138,7 +144,6 @@ def require_twilio_signature(view: F) -> F:
                 "403 %s: TWILIO_AUTH_TOKEN is not set, so no request can be verified", request.path
             )
             abort(403)
-        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy look-up
         url = signed_url(req, config["PUBLIC_BASE_URL"])
         params = req.form if req.method == "POST" else {}
         signature = req.environ.get("HTTP_X_TWILIO_SIGNATURE", "")
