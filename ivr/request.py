@@ -53,7 +53,8 @@ class WebhookRequest(Request):
         query = self.query_string
         if not query:
             return self.parameter_storage_class()
-        return self.parameter_storage_class(parse_urlencoded(query.decode()))
+        # Werkzeug raises on raw bytes that are not UTF-8 (a 500); keep them percent-encoded.
+        return self.parameter_storage_class(parse_urlencoded(query.decode("utf-8", _ERRORS)))
 
     def _load_form_data(self) -> None:
         if "form" in self.__dict__:
