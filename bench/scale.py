@@ -26,11 +26,12 @@ FAN_OUT = 5
 
 def generate_menu(nodes: int = 10_000) -> dict[str, Any]:
     """A valid menu of exactly ``nodes`` nodes: a tree of menus, five options each, ending in
-    messages, transfers and queues (fifty shared queues, a goodbye)."""
+    messages, transfers and queues (up to fifty shared queues, a goodbye)."""
+    queues = max(1, min(QUEUES, nodes // 40))
     out: dict[str, Any] = {
         "bye": {"kind": "hangup", "say": "Thank you for calling. Goodbye."},
     }
-    for q in range(QUEUES):
+    for q in range(queues):
         out[f"q{q}"] = {
             "kind": "queue",
             "queue": f"team-{q}",
@@ -65,13 +66,13 @@ def generate_menu(nodes: int = 10_000) -> dict[str, Any]:
                     "kind": "transfer",
                     "number": "+443001232040",
                     "say": "Putting you through.",
-                    "on_fail": f"q{serial % QUEUES}",
+                    "on_fail": f"q{serial % queues}",
                 }
             else:
                 out[child] = {
                     "kind": "message",
                     "say": f"Information for option {serial}. Please hold for a call handler.",
-                    "next": f"q{serial % QUEUES}",
+                    "next": f"q{serial % queues}",
                 }
             options.append(
                 {
@@ -90,10 +91,12 @@ def generate_menu(nodes: int = 10_000) -> dict[str, Any]:
             "options": options,
             "fallback": "q0",
         }
-    # Leftover budget (only when nodes is tiny): plain messages to the first queue.
+    # Leftover budget (when the tree came out short): messages between welcome and menu.
+    extra = 0
     while len(out) < nodes:
-        serial += 1
-        out[f"extra{serial}"] = {"kind": "message", "say": "Hello.", "next": "q0"}
+        extra += 1
+        out[f"x{extra}"] = {"kind": "message", "say": f"Notice {extra}.", "next": "m0"}
+        out[f"x{extra - 1}" if extra > 1 else "start"]["next"] = f"x{extra}"
     return {
         "name": f"Generated menu of {nodes} nodes",
         "start": "start",
