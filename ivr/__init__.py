@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -36,7 +37,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .request import WebhookRequest
     from .voice import UrlRoutes, bp
 
-    app = Flask(__name__)
+    # No open /static route: the softphone serves its files itself, behind its token.
+    app = Flask(__name__, static_folder=None)
     app.request_class = WebhookRequest
     app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
     if config:
@@ -46,10 +48,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
-    store = MenuStore(app.config["IVR_MENU_FILE"], UrlRoutes(menu.defaults.language), menu=menu)
+    app.config["IVR_URL_PREFIX"] = urlsplit(app.config["PUBLIC_BASE_URL"] or "").path.rstrip("/")
+    routes = UrlRoutes(menu.defaults.language, app.config["IVR_URL_PREFIX"])
+    store = MenuStore(app.config["IVR_MENU_FILE"], routes, menu=menu)
     recorder = app.config.get("IVR_RECORDER") or LogRecorder()
     app.extensions["ivr"] = IVR(store=store, recorder=recorder)
     app.register_blueprint(bp)
+    if app.config.get("IVR_PHONE"):
+        from .phone import init_app as init_phone
+
+        init_phone(app)
+
+    # -- the call-handler line (ivr/handler.py): POST /handler and its routes --
+    from .handler import init_app as init_handler_line
+
+    init_handler_line(app)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:

@@ -87,13 +87,19 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         f"  .venv/bin/ivr call --url http://{host}:{port}/voice"
         + ("" if unsigned else " --auth-token $TWILIO_AUTH_TOKEN")
         + "\n  .venv/bin/ivr call --press 1      (in-process, no server needed)\n"
-        f"  curl -X POST -d CallSid=CAtest -d From=+447700900123 http://{host}:{port}/voice\n"
+        "  curl -X POST -d CallSid=CAtest --data-urlencode From=+447700900123 "
+        f"http://{host}:{port}/voice\n"
         + (
             "\nSignatures are NOT checked (--allow-unsigned): keep this on localhost.\n"
             if unsigned
             else ""
         )
     )
+    if app.config.get("IVR_PHONE"):
+        click.echo(
+            f"Softphone in the browser: http://{host}:{port}/phone?token=$IVR_PHONE_TOKEN\n"
+            "  (the token once; the page swaps it for a cookie)\n"
+        )
     app.run(host=host, port=port, debug=debug)
 
 
@@ -448,3 +454,9 @@ def paths(
             click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
     if not report.ok:
         sys.exit(1)
+
+
+# -- ivr twilio: number and queue set-up (ivr/twilio_cli.py) --
+from .twilio_cli import twilio  # noqa: E402  (kept in one block, apart from the commands above)
+
+cli.add_command(twilio)

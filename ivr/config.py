@@ -45,6 +45,9 @@ def from_env(dotenv: bool = True) -> dict[str, Any]:
         "IVR_ALLOW_UNSIGNED": _bool(os.environ.get("IVR_ALLOW_UNSIGNED")),
         "IVR_TRUSTED_PROXIES": _int("IVR_TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": _int("IVR_MAX_BODY_BYTES", 64 * 1024),
+        # The browser softphone (ivr.phone): off unless asked for, and then behind a token.
+        "IVR_PHONE": _bool(os.environ.get("IVR_PHONE")),
+        "IVR_PHONE_TOKEN": os.environ.get("IVR_PHONE_TOKEN", "").strip(),
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "INFO").upper(),
         "HOST": os.environ.get("HOST", "127.0.0.1"),
         "PORT": _int("PORT", 5000),

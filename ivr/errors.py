@@ -37,6 +37,14 @@ class MenuError(IVRError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
+class ConfigError(IVRError):
+    """A setting that makes the app unsafe or unusable, e.g. the softphone without a token."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {message}")
+
+
 class NodeNotFound(IVRError):
     """A request named a node that the menu in service does not have."""
 
@@ -131,3 +139,70 @@ class RedirectLoopError(ApplicationError):
     def __init__(self, message: str, *, url: str, urls: list[str]) -> None:
         self.urls = urls
         super().__init__(message, url=url)
+
+
+# -- Twilio account errors (ivr.provision, ivr.handler) ----------------------------------------
+# Raised by the code that talks to Twilio's REST API; the CLI turns them into one-line messages.
+
+
+class TwilioError(IVRError):
+    """Twilio's REST API refused or failed a request; ``status`` and ``code`` say how."""
+
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class CredentialsMissing(TwilioError):
+    """No usable Twilio credentials in the settings."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            "no Twilio credentials: set " + " and ".join(missing) + " (in the environment or .env)"
+        )
+
+
+class BadCredentials(TwilioError):
+    """Twilio rejected the account SID, auth token or API key (HTTP 401, error 20003)."""
+
+    def __init__(self, account_sid: str, status: int | None = 401, code: int | None = 20003):
+        self.account_sid = account_sid
+        super().__init__(
+            f"Twilio rejected the credentials for account {account_sid} (error {code}): check "
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET",
+            status,
+            code,
+        )
+
+
+class NumberNotFound(TwilioError):
+    """The phone number is not one of the account's Twilio numbers."""
+
+    def __init__(self, number: str, account_sid: str) -> None:
+        self.number = number
+        self.account_sid = account_sid
+        super().__init__(
+            f"{number} is not a phone number on Twilio account {account_sid} "
+            "(see Phone Numbers > Active numbers in the console)",
+            404,
+        )
+
+
+class TwilioUnreachable(TwilioError):
+    """No network path to a URL (Twilio's API, or our own public URL)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach {url}: {reason}")
+
+
+class SetupError(IVRError):
+    """A setting that ``ivr twilio`` needs is missing or unusable."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")

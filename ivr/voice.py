@@ -40,8 +40,10 @@ LAST_RESORT = _last_resort()
 class UrlRoutes:
     """The webhook URLs that carry a call's state: node, attempt, language, hold cycle."""
 
-    def __init__(self, default_language: str) -> None:
+    def __init__(self, default_language: str, prefix: str = "") -> None:
         self.default_language = default_language
+        # Where the app lives under the public host (PUBLIC_BASE_URL's path), e.g. "/ivr".
+        self.prefix = prefix
 
     def _q(self, language: str, **params: int) -> str:
         pairs = [f"{k}={v}" for k, v in params.items()]
@@ -50,23 +52,24 @@ class UrlRoutes:
         return ("?" + "&".join(pairs)) if pairs else ""
 
     def node(self, node_id: str, language: str) -> str:
-        return f"/node/{node_id}{self._q(language)}"
+        return f"{self.prefix}/node/{node_id}{self._q(language)}"
 
     def choose(self, node_id: str, attempt: int, language: str) -> str:
-        return f"/menu/{node_id}{self._q(language, attempt=attempt)}"
+        return f"{self.prefix}/menu/{node_id}{self._q(language, attempt=attempt)}"
 
     def queue_wait(self, node_id: str, language: str, cycle: int) -> str:
         # Quoted: a caller held for a queue node gone in an edit keeps the id the URL had.
-        return f"/queue/{quote(node_id, safe='')}/wait{self._q(language, cycle=cycle)}"
+        node = quote(node_id, safe="")
+        return f"{self.prefix}/queue/{node}/wait{self._q(language, cycle=cycle)}"
 
     def queue_result(self, node_id: str, language: str) -> str:
-        return f"/queue/{node_id}/result{self._q(language)}"
+        return f"{self.prefix}/queue/{node_id}/result{self._q(language)}"
 
     def transfer_result(self, node_id: str, language: str) -> str:
-        return f"/transfer/{node_id}/result{self._q(language)}"
+        return f"{self.prefix}/transfer/{node_id}/result{self._q(language)}"
 
     def recover(self, node_id: str, language: str) -> str:
-        return f"/node/{node_id}{self._q(language, recover=1)}"
+        return f"{self.prefix}/node/{node_id}{self._q(language, recover=1)}"
 
 
 def served() -> Served:

@@ -86,6 +86,32 @@ def minimal_menu(**nodes: Any) -> dict[str, Any]:
     return base
 
 
+def bilingual_menu() -> dict[str, Any]:
+    """The minimal menu in English and Welsh; key 9 switches to Welsh (keys only, no speech)."""
+    data = minimal_menu()
+    data["languages"] = {"cy-GB": {"voice": "Polly.Gwyneth", "speech": False}}
+
+    def both(text: str) -> dict[str, str]:
+        return {"en-GB": text, "cy-GB": f"(cy) {text}"}
+
+    data["nodes"]["queue"]["hold"] = {"reminder": both("If it is an emergency, dial 999.")}
+    for node in data["nodes"].values():
+        for name in ("prompt", "say"):
+            if name in node:
+                node[name] = both(node[name])
+        for option in node.get("options", []):
+            option["say"] = both(option["say"])
+    data["nodes"]["main"]["options"].append(
+        {
+            "key": "9",
+            "say": {"en-GB": "Am Gymraeg, pwyswch 9.", "cy-GB": "Am Gymraeg, pwyswch 9."},
+            "goto": "main",
+            "language": "cy-GB",
+        }
+    )
+    return data
+
+
 @pytest.fixture
 def config() -> dict[str, Any]:
     return {

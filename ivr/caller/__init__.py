@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .events import CallEvent, CallRecord, Outcome, SentRequest
 from .interpreter import Call, new_sid, simulate
+from .live import LiveCall, LiveCallError, LiveStep, Waiting
 from .strategy import (
     Caller,
     DialResult,
@@ -37,6 +38,9 @@ __all__ = [
     "HTTPTransport",
     "Input",
     "InteractiveCaller",
+    "LiveCall",
+    "LiveCallError",
+    "LiveStep",
     "Outcome",
     "QueueState",
     "Response",
@@ -45,6 +49,7 @@ __all__ = [
     "Transport",
     "TransportFailure",
     "WSGITransport",
+    "Waiting",
     "describe",
     "new_sid",
     "parse_input",

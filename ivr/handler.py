@@ -1,0 +1,497 @@
+"""The call-handler line: staff ring in, hear who is waiting, and take the caller at the front.
+
+Configure a second Twilio number's voice URL as ``PUBLIC_BASE_URL/handler``. Only caller IDs in
+``IVR_HANDLER_NUMBERS`` or a caller who keys ``IVR_HANDLER_PIN`` get past the door; every later
+URL carries a pass bound to the handler's CallSid, so no request can skip the door.
+
+Twilio plays a ``<Dial><Queue url>`` document to the *queued caller*, not to the handler, so the
+whisper to the handler (which option the caller chose, how long they have waited) is said just
+before the ``<Dial>``, from Twilio's queue members and the waiting callers' queue nodes; the Queue
+url tells the caller they are being put through and records the QueueTime Twilio sends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import phonenumbers
+from flask import Blueprint, Flask, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from .errors import IVRError, SetupError
+from .events import Event, Recorder
+from .menu import Menu, MenuNode, QueueNode
+from .provision import QueueStatus, TwilioAccount, Waiting, client_from_settings
+from .security import require_twilio_signature
+
+log = logging.getLogger("ivr.handler")
+
+bp = Blueprint("handler", __name__, url_prefix="/handler")
+
+PIN_TRIES = 3
+PIN_LOCKOUT = (10, 900.0)
+"""Wrong PINs (across all calls), and the seconds they count for, before PINs are refused."""
+CHECK_EVERY = 20
+"""Seconds between checks while all queues are empty."""
+CHECK_ROUNDS = 30
+"""Empty checks before the line says goodbye (about ten minutes)."""
+CACHE_SECONDS = 5.0
+"""How long one read of Twilio's queues is reused (many handlers, one REST call)."""
+
+
+# -- state shared by the routes ------------------------------------------------------------
+
+
+@dataclass
+class Journey:
+    """What the handler line knows of one caller: the menu options chosen, the queue node."""
+
+    choices: list[tuple[str, str]]
+    """``(menu node, key)`` for each option chosen, the last few only."""
+    queue_node: str | None = None
+
+
+class QueueRoster:
+    """A recorder in front of the app's own: remembers each live call's choices and queue node.
+
+    The caller webhooks record a ``choice`` event per option chosen and a ``queue-wait`` event
+    (with the node) per hold cycle; that is the only place the chosen option is known. Kept in
+    this process and bounded; a handler served by another worker process hears the queue's
+    possible options instead.
+    """
+
+    def __init__(self, inner: Recorder, limit: int = 5000) -> None:
+        self.inner = inner
+        self.limit = limit
+        self._calls: OrderedDict[str, Journey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, event: Event) -> None:
+        with self._lock:
+            self._note(event)
+        self.inner.record(event)
+
+    def _note(self, event: Event) -> None:
+        sid = event.call_sid
+        if event.kind in ("queue-result", "status"):
+            self._calls.pop(sid, None)
+            return
+        chose = event.kind == "choice" and event.outcome == "option" and event.key
+        queued = event.kind in ("queue", "queue-wait")
+        if not sid or not event.node or not (chose or queued):
+            return
+        journey = self._calls.setdefault(sid, Journey([]))
+        self._calls.move_to_end(sid)
+        if chose:
+            journey.choices = [*journey.choices, (event.node, str(event.key))][-4:]
+        else:
+            journey.queue_node = event.node
+        while len(self._calls) > self.limit:
+            self._calls.popitem(last=False)
+
+    def journey(self, call_sid: str) -> Journey | None:
+        with self._lock:
+            return self._calls.get(call_sid)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class HandlerLine:
+    """What the handler routes share, kept in ``app.extensions["ivr_handler"]``."""
+
+    account_factory: Callable[[], TwilioAccount]
+    numbers: frozenset[str]
+    pin: str
+    secret: bytes
+    roster: QueueRoster | None = None
+    clock: Callable[[], float] = time.monotonic
+    _account: TwilioAccount | None = None
+    _cached: tuple[float, list[QueueStatus]] | None = None
+    _wrong_pins: list[float] = field(default_factory=list)
+
+    def pin_locked(self) -> bool:
+        """Too many wrong PINs lately: someone may be guessing; allow-listed numbers still work."""
+        limit, window = PIN_LOCKOUT
+        now = self.clock()
+        self._wrong_pins = [t for t in self._wrong_pins if now - t < window]
+        return len(self._wrong_pins) >= limit
+
+    def wrong_pin(self) -> None:
+        self._wrong_pins.append(self.clock())
+        if len(self._wrong_pins) == PIN_LOCKOUT[0]:
+            log.warning(
+                "handler line: %d wrong PINs lately; PIN entry refused for now", PIN_LOCKOUT[0]
+            )
+
+    @property
+    def account(self) -> TwilioAccount:
+        if self._account is None:
+            self._account = self.account_factory()
+        return self._account
+
+    def queues(self, names: list[str]) -> list[QueueStatus]:
+        """Live queue sizes, reused for :data:`CACHE_SECONDS`."""
+        now = self.clock()
+        if self._cached and now - self._cached[0] < CACHE_SECONDS:
+            cached = {q.name: q for q in self._cached[1]}
+            if all(n in cached for n in names):
+                return [cached[n] for n in names]
+        rows = self.account.queues(names)
+        self._cached = (now, rows)
+        return rows
+
+    def forget(self) -> None:
+        self._cached = None
+
+    def pass_for(self, call_sid: str) -> str:
+        """The token that proves this call got past the door."""
+        return hmac.new(self.secret, call_sid.encode(), hashlib.sha256).hexdigest()[:24]
+
+    def allowed(self, number: str) -> bool:
+        try:
+            return e164(number) in self.numbers
+        except ValueError:
+            return False
+
+
+def e164(number: str) -> str:
+    """``number`` in E.164 (UK by default); lenient, as Twilio's caller IDs already are."""
+    try:
+        parsed = phonenumbers.parse(number, "GB")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{number!r} is not a phone number ({exc})") from None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def init_app(app: Flask) -> None:
+    """Register the handler line on ``app``; settings from ``app.config`` (env as default)."""
+    for name in (
+        "IVR_HANDLER_NUMBERS",
+        "IVR_HANDLER_PIN",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_API_KEY",
+        "TWILIO_API_SECRET",
+    ):
+        app.config.setdefault(name, os.environ.get(name, ""))
+    numbers = set()
+    for raw in str(app.config["IVR_HANDLER_NUMBERS"] or "").split(","):
+        if raw.strip():
+            try:
+                numbers.add(e164(raw.strip()))
+            except ValueError as exc:
+                raise SetupError("IVR_HANDLER_NUMBERS", str(exc)) from None
+    pin = str(app.config["IVR_HANDLER_PIN"] or "").strip()
+    if pin and (not pin.isdigit() or len(pin) < 4):
+        raise SetupError("IVR_HANDLER_PIN", "must be at least 4 digits, and only digits")
+    account = app.config.get("IVR_TWILIO_ACCOUNT")
+    config = app.config
+
+    def factory() -> TwilioAccount:
+        if account is not None:
+            return account
+        return TwilioAccount(client_from_settings(config))
+
+    ivr = app.extensions.get("ivr")
+    roster = None
+    if ivr is not None:
+        roster = QueueRoster(ivr.recorder)
+        ivr.recorder = roster
+    secret = (str(config.get("TWILIO_AUTH_TOKEN") or "") + "/handler").encode()
+    app.extensions["ivr_handler"] = HandlerLine(factory, frozenset(numbers), pin, secret, roster)
+    app.register_blueprint(bp)
+    if not numbers and not pin:
+        log.info("handler line: no IVR_HANDLER_NUMBERS or IVR_HANDLER_PIN, so nobody gets in")
+
+
+def line() -> HandlerLine:
+    return current_app.extensions["ivr_handler"]
+
+
+def menu() -> Menu:
+    return current_app.extensions["ivr"].store.served.menu
+
+
+def twiml(r: VoiceResponse) -> Response:
+    return current_app.response_class(str(r), mimetype="text/xml")
+
+
+def call_sid() -> str:
+    return request.form.get("CallSid", "")[:64]
+
+
+def record(kind: str, **fields: Any) -> None:
+    current_app.extensions["ivr"].recorder.record(Event(call_sid(), kind, **fields))
+
+
+# -- the routes ---------------------------------------------------------------------------------
+
+
+@bp.post("")
+@require_twilio_signature
+def door() -> Response:
+    """A call to the handler line: let in an allowed caller ID, ask others for the PIN."""
+    h = line()
+    caller = request.form.get("From", "")
+    if h.allowed(caller):
+        record("handler-in", outcome="caller-id", caller=caller)
+        return board_twiml(h, 0)
+    if h.pin and not h.pin_locked():
+        return pin_twiml(1)
+    record("handler-refused", outcome="caller-id", caller=caller)
+    return refuse()
+
+
+@bp.post("/pin")
+@require_twilio_signature
+def pin() -> Response:
+    """The PIN the caller keyed."""
+    h = line()
+    attempt = _int(request.args.get("attempt"), 1, 1, PIN_TRIES)
+    digits = request.form.get("Digits", "")[:32]
+    locked = h.pin_locked()
+    if h.pin and not locked and hmac.compare_digest(digits.encode(), h.pin.encode()):
+        record("handler-in", outcome="pin", caller=request.form.get("From"))
+        return board_twiml(h, 0)
+    if digits:
+        h.wrong_pin()
+    if attempt < PIN_TRIES and not locked:
+        return pin_twiml(attempt + 1, wrong=True)
+    record("handler-refused", outcome="pin", caller=request.form.get("From"))
+    return refuse()
+
+
+@bp.post("/board")
+@require_twilio_signature
+def board() -> Response:
+    """Read out the queues (again); also where a handler lands after a call ends."""
+    h = line()
+    if not _passed(h):
+        return refuse()
+    if request.form.get("Digits") and request.args.get("again"):
+        h.forget()  # pressed to check now: no cached answer
+    return board_twiml(h, _int(request.args.get("round"), 0, 0, CHECK_ROUNDS))
+
+
+@bp.post("/take")
+@require_twilio_signature
+def take() -> Response:
+    """The handler pressed a queue's key: whisper who it is, then take the front caller."""
+    h = line()
+    if not _passed(h):
+        return refuse()
+    names = list(menu().queues())
+    digits = request.form.get("Digits", "")[:1]
+    index = int(digits) - 1 if digits.isdigit() else -1
+    if digits == "0" or not 0 <= index < min(len(names), 9):
+        h.forget()
+        return board_twiml(h, 0)
+    name = names[index]
+    r = VoiceResponse()
+    try:
+        status = h.queues([name])[0]
+        front = h.account.front(status)
+    except IVRError as exc:
+        log.warning("handler line: cannot read queue %s from Twilio: %s", name, exc)
+        front = None
+        status = None
+    if status is not None and front is None:
+        h.forget()
+        _say(r, f"Nobody is waiting in {spoken(name)} now.")
+        r.redirect(_url("board", h))
+        return twiml(r)
+    _say(r, whisper(menu(), name, front, h.roster))
+    dial = r.dial(action=_url("board", h), method="POST")
+    dial.queue(name, url=_url("connected", h, queue=name), method="POST")
+    record("handler-take", detail={"queue": name, "front": front.call_sid if front else ""})
+    return twiml(r)
+
+
+@bp.post("/connected")
+@require_twilio_signature
+def connected() -> Response:
+    """The ``<Queue url>``: Twilio plays this to the *queued caller* just before the bridge."""
+    queue_time = _int(request.form.get("QueueTime"), 0, 0, 10_000_000)
+    record(
+        "handler-bridged",
+        outcome="bridged",
+        detail={
+            "queue": request.args.get("queue", "")[:64],
+            "queue_time": queue_time,
+            "handler": request.form.get("DequeingCallSid", "")[:64],
+        },
+    )
+    r = VoiceResponse()
+    _say(r, "Thank you for waiting. Putting you through to a call handler now.")
+    return twiml(r)
+
+
+@bp.errorhandler(Exception)
+def on_error(exc: Exception) -> Response | HTTPException:
+    """A fault on the handler line: say so, rather than Twilio's "application error"."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("handler line: %s %s failed (call %s)", request.method, request.path, call_sid())
+    r = VoiceResponse()
+    r.say("Sorry, the call handler line has a technical problem. Please call again.")
+    r.hangup()
+    return twiml(r)
+
+
+# -- TwiML -------------------------------------------------------------------------------------
+
+
+def refuse() -> Response:
+    r = VoiceResponse()
+    _say(r, "Sorry, this line is for police call handlers only. Goodbye.")
+    r.hangup()
+    return twiml(r)
+
+
+def pin_twiml(attempt: int, wrong: bool = False) -> Response:
+    r = VoiceResponse()
+    gather = r.gather(
+        input="dtmf",
+        finish_on_key="#",
+        timeout=10,
+        action=f"{current_app.config['IVR_URL_PREFIX']}/handler/pin?attempt={attempt}",
+        method="POST",
+        action_on_empty_result=True,
+    )
+    _say(gather, ("That PIN is not right. " if wrong else "") + "Enter your PIN, then hash.")
+    return twiml(r)
+
+
+def board_twiml(h: HandlerLine, round_: int) -> Response:
+    """The queues read out, a key per queue; or, when all are empty, wait and check again."""
+    names = list(menu().queues())[:9]
+    r = VoiceResponse()
+    if round_ >= CHECK_ROUNDS:
+        # Nobody pressed anything for a long while: a phone left off the hook.
+        _say(r, "Goodbye.")
+        r.hangup()
+        return twiml(r)
+    try:
+        rows: list[QueueStatus] | None = h.queues(names)
+    except IVRError as exc:
+        log.warning("handler line: cannot read queues from Twilio: %s", exc)
+        rows = None
+    waiting = [q for q in rows or [] if q.current_size > 0]
+    if rows is not None and not waiting:
+        gather = r.gather(
+            input="dtmf",
+            num_digits=1,
+            timeout=CHECK_EVERY,
+            action=_url("board", h, again=1),
+            method="POST",
+        )
+        _say(
+            gather,
+            "No callers are waiting in any queue. Stay on the line and we will check again, "
+            "or press any key to check now.",
+        )
+        r.redirect(_url("board", h, round=round_ + 1))
+        return twiml(r)
+    gather = r.gather(input="dtmf", num_digits=1, timeout=8, action=_url("take", h), method="POST")
+    if rows is None:
+        _say(gather, "Sorry, the queue sizes are not available right now.")
+        for i, name in enumerate(names, 1):
+            _say(gather, f"For {spoken(name)}, press {i}.")
+    else:
+        for i, q in enumerate(rows, 1):
+            if q.current_size:
+                _say(
+                    gather,
+                    f"{spoken(q.name)}: {_callers(q.current_size)} waiting, "
+                    f"{_wait(q.average_wait)} on average. To take the first, press {i}.",
+                )
+            else:
+                _say(gather, f"{spoken(q.name)}: nobody waiting.")
+    _say(gather, "To hear this again, press 0.")
+    r.redirect(_url("board", h, round=round_ + 1))
+    return twiml(r)
+
+
+def whisper(m: Menu, queue: str, front: Waiting | None, roster: QueueRoster | None) -> str:
+    """What the handler hears before the bridge: the caller's options and their wait."""
+    journey = roster.journey(front.call_sid) if roster and front else None
+    words = [w for node, key in (journey.choices if journey else []) if (w := option(m, node, key))]
+    if words:
+        chose = "chose " + ", then ".join(words)
+    elif journey and journey.queue_node in m.nodes:
+        chose = "came through " + describe(journey.queue_node)
+    else:
+        nodes = [
+            n for n, node in m.nodes.items() if isinstance(node, QueueNode) and node.queue == queue
+        ]
+        chose = "came through " + " or ".join(map(describe, nodes)) if nodes else "is waiting"
+    waited = f", and has waited {_wait(front.wait)}" if front else ""
+    return f"Taking the next caller from {spoken(queue)}. The caller {chose}{waited}."
+
+
+def option(m: Menu, node_id: str, key: str) -> str | None:
+    """An option chosen, in the caller's own words: its first speech phrase, else its target."""
+    node = m.nodes.get(node_id)
+    if not isinstance(node, MenuNode):
+        return None
+    for o in node.options:
+        if o.key == key:
+            phrases = m.phrases(o, m.defaults.language)
+            return phrases[0] if phrases else describe(o.goto)
+    return None
+
+
+def describe(node_id: str) -> str:
+    """A node in words, from its id (``notes`` are for authors and never spoken)."""
+    return spoken(node_id.removesuffix("_queue"))
+
+
+def spoken(name: str) -> str:
+    return name.replace("_", " ").replace("-", " ")
+
+
+def _callers(n: int) -> str:
+    return "1 caller" if n == 1 else f"{n} callers"
+
+
+def _wait(seconds: int) -> str:
+    if seconds < 60:
+        return "less than a minute"
+    minutes = (seconds + 30) // 60  # to the nearest minute, halves up
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _say(parent: Any, text: str) -> None:
+    m = menu()
+    parent.say(text, voice=m.defaults.voice, language=m.defaults.language)
+
+
+def _url(route: str, h: HandlerLine, **params: Any) -> str:
+    query = {"k": h.pass_for(call_sid()), **params}
+    return f"{current_app.config['IVR_URL_PREFIX']}/handler/{route}?{urlencode(query)}"
+
+
+def _passed(h: HandlerLine) -> bool:
+    ok = hmac.compare_digest(request.args.get("k", ""), h.pass_for(call_sid()))
+    if not ok:
+        log.warning("handler line: %s without a pass (call %s); refused", request.path, call_sid())
+    return ok
+
+
+def _int(raw: Any, default: int, low: int, high: int) -> int:
+    try:
+        return min(max(int(raw), low), high)
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,600 @@
+"""The softphone: a page where testers dial the menu in the browser, and its small JSON API.
+
+Off unless ``IVR_PHONE`` is set, and then every ``/phone`` route wants ``IVR_PHONE_TOKEN``
+(``Authorization: Bearer …``, or ``?token=…`` once, which sets a cookie). The server side
+plays each call with the simulator's interpreter (:class:`ivr.caller.LiveCall`) against this
+same app's webhooks, in-process and signed like Twilio: the page only shows and speaks what
+the interpreter reports, it never interprets TwiML itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+)
+
+from .caller import (
+    CallEvent,
+    DialResult,
+    Input,
+    LiveCall,
+    LiveCallError,
+    LiveStep,
+    Waiting,
+    WSGITransport,
+    describe,
+)
+from .errors import ConfigError
+from .events import Event, Recorder
+from .menu import Menu
+from .store import MenuStore
+from .twiml import queue_step, transfer_step
+
+log = logging.getLogger("ivr.phone")
+
+bp = Blueprint("phone", __name__, url_prefix="/phone")
+
+COOKIE = "ivr_phone"
+MIN_TOKEN_LENGTH = 16
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = frozenset({"phone.js", "phone.css"})
+# Events the page does not show: the plumbing between documents.
+HIDDEN_EVENTS = frozenset({"request", "redirect"})
+DEFAULTS = {
+    "IVR_PHONE_MAX_CALLS": 20,
+    "IVR_PHONE_IDLE_SECONDS": 600,
+    "IVR_PHONE_STEP_SECONDS": 10.0,
+}
+
+
+# --- calls in progress --------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """One call placed from the page."""
+
+    id: str
+    live: LiveCall
+    trail: list[str] = field(default_factory=list)
+    used: float = field(default_factory=time.monotonic)
+
+    @property
+    def node(self) -> str | None:
+        return self.trail[-1] if self.trail else None
+
+    def arrive(self, node_id: str, kind: str | None) -> None:
+        """The app put the caller at a node: note it in the trail and in the event stream."""
+        if self.trail and self.trail[-1] == node_id:
+            return
+        self.trail.append(node_id)
+        self.live.annotate(CallEvent("node", text=node_id, detail={"node_kind": kind or ""}))
+
+
+class Sessions:
+    """The calls in progress, in memory: at most ``cap``, each hung up after ``idle`` seconds."""
+
+    def __init__(self, cap: int, idle: float) -> None:
+        self.cap = cap
+        self.idle = idle
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Session] = {}
+        self._by_sid: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_id)
+
+    def add(self, live: LiveCall) -> Session | None:
+        """Keep a new call, or None when there are already ``cap`` calls."""
+        self.expire()
+        with self._lock:
+            if len(self._by_id) >= self.cap:
+                return None
+            session = Session(secrets.token_urlsafe(18), live)
+            self._by_id[session.id] = session
+            self._by_sid[live.call_sid] = session
+            return session
+
+    def get(self, session_id: str) -> Session | None:
+        with self._lock:
+            session = self._by_id.get(session_id)
+            if session is not None:
+                session.used = time.monotonic()
+            return session
+
+    def by_call_sid(self, call_sid: str) -> Session | None:
+        with self._lock:
+            return self._by_sid.get(call_sid)
+
+    def remove(self, session: Session) -> None:
+        with self._lock:
+            self._by_id.pop(session.id, None)
+            self._by_sid.pop(session.live.call_sid, None)
+
+    def expire(self) -> None:
+        """Forget calls nobody touched for ``idle`` seconds, and calls that have ended long ago."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [s for s in self._by_id.values() if now - s.used > self.idle]
+        for session in stale:
+            self.remove(session)
+            threading.Thread(target=session.live.hangup, daemon=True).start()
+
+    def close(self) -> None:
+        """Hang up every call and wait for their threads (tests, shutdown)."""
+        with self._lock:
+            sessions = list(self._by_id.values())
+            self._by_id.clear()
+            self._by_sid.clear()
+        for session in sessions:
+            session.live.hangup()
+            session.live.join(5)
+
+
+class NodeTrail:
+    """A recorder in front of the app's own: notes where the app put each softphone caller.
+
+    The webhooks already say which node they serve in every event; the page uses that to
+    highlight the caller's node on the menu picture, so the route is the app's, not a guess.
+    """
+
+    def __init__(self, inner: Recorder, sessions: Sessions, store: MenuStore) -> None:
+        self.inner = inner
+        self.sessions = sessions
+        self.store = store
+
+    def record(self, event: Event) -> None:
+        self.inner.record(event)
+        session = self.sessions.by_call_sid(event.call_sid)
+        if session is None:
+            return
+        try:
+            node_id = self.node_after(event)
+        except Exception:  # a picture is never worth breaking a call for
+            log.exception("phone: cannot place event %s on the menu", event.kind)
+            return
+        menu = self.store.served.menu
+        if node_id is not None and node_id in menu.nodes:
+            session.arrive(node_id, menu.node(node_id).kind)
+
+    def node_after(self, event: Event) -> str | None:
+        """The node the caller is at once the app has answered this request."""
+        menu = self.store.served.menu
+        lang = event.language or menu.defaults.language
+        if event.kind == "choice":
+            return event.detail.get("next") or event.node
+        if event.kind == "moved":
+            return menu.start
+        if event.kind == "queue-result" and event.node in menu.nodes:
+            step = queue_step(menu, event.node, lang, event.outcome or "")
+            return event.node if step is None else step.node
+        if event.kind == "transfer-result" and event.node in menu.nodes:
+            step = transfer_step(menu, event.node, lang, event.outcome or "")
+            return event.node if step is None else step.node
+        if event.kind in ("error", "fallback", "status"):
+            return None
+        return event.node
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class Phone:
+    """What the softphone keeps in ``app.extensions["ivr_phone"]``."""
+
+    sessions: Sessions
+    token: str
+
+
+def init_app(app: Flask) -> None:
+    """Register the softphone on ``app``; refuse to without a long enough token."""
+    for name, value in DEFAULTS.items():
+        app.config.setdefault(name, value)
+    token = (app.config.get("IVR_PHONE_TOKEN") or "").strip()
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            "IVR_PHONE_TOKEN",
+            f"IVR_PHONE is on, so the softphone needs a token of at least {MIN_TOKEN_LENGTH} "
+            "characters (it is never served open). Make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe())'",
+        )
+    sessions = Sessions(
+        int(app.config["IVR_PHONE_MAX_CALLS"]), app.config["IVR_PHONE_IDLE_SECONDS"]
+    )
+    ivr = app.extensions["ivr"]
+    ivr.recorder = NodeTrail(ivr.recorder, sessions, ivr.store)
+    app.extensions["ivr_phone"] = Phone(sessions, token)
+    app.register_blueprint(bp)
+    log.warning(
+        "\n%s\n!! IVR_PHONE is on: the softphone page is served at /phone (token required).  !!\n"
+        "!! Anyone with IVR_PHONE_TOKEN can place simulated calls through this app.     !!\n%s",
+        "!" * 81,
+        "!" * 81,
+    )
+    if not app.config["TWILIO_AUTH_TOKEN"] and not app.config["IVR_ALLOW_UNSIGNED"]:
+        log.warning(
+            "IVR_PHONE: TWILIO_AUTH_TOKEN is not set, so the webhooks refuse the softphone's "
+            "calls too; set it, or IVR_ALLOW_UNSIGNED=1 for local testing."
+        )
+
+
+def phone() -> Phone:
+    return current_app.extensions["ivr_phone"]
+
+
+# --- the token ----------------------------------------------------------------------------
+
+
+def cookie_value(token: str) -> str:
+    """What the cookie holds: derived from the token, so the token itself is not stored."""
+    return hmac.new(token.encode(), b"ivr101 softphone cookie", hashlib.sha256).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def credentials_ok() -> bool | None:
+    """True or False for the credentials offered, None when none were."""
+    token = phone().token
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return _same(header[7:].strip(), token)
+    if "token" in request.args:
+        return _same(request.args["token"], token)
+    cookie = request.cookies.get(COOKIE)
+    if cookie is not None:
+        return _same(cookie, cookie_value(token))
+    return None
+
+
+@bp.before_request
+def require_token() -> Response | None:
+    """401 without credentials, 403 with wrong ones; ``?token=`` on the page sets the cookie."""
+    ok = credentials_ok()
+    if ok is None:
+        response = _error(401, "the softphone needs its token (IVR_PHONE_TOKEN)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="ivr101 softphone"'
+        return response
+    if not ok:
+        log.warning("phone: wrong token from %s for %s", request.remote_addr, request.path)
+        return _error(403, "wrong softphone token")
+    if "token" in request.args and request.method == "GET":
+        # Swap the token in the address bar for a cookie, so it leaves no trace in history.
+        response = redirect(request.path, code=303)
+        response.set_cookie(
+            COOKIE,
+            cookie_value(phone().token),
+            max_age=12 * 3600,
+            path=bp.url_prefix,
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
+    if request.method == "POST" and not request.is_json:
+        # JSON only: a cross-site form cannot send it without the browser asking first.
+        return _error(415, "send JSON (Content-Type: application/json)")
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _error(status: int, message: str) -> Response:
+    return make_response(jsonify(error=message), status)
+
+
+def fail(status: int, message: str) -> NoReturn:
+    abort(_error(status, message))
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapNode:
+    id: str
+    kind: str
+    summary: str
+    edges: list[tuple[str, str]]
+
+
+def _summary(menu: Menu, node: Any) -> str:
+    lang = menu.defaults.language
+    if node.kind == "queue":
+        return f"queue {node.queue}"
+    if node.kind == "transfer":
+        return f"transfer to {node.number}"
+    text = getattr(node, "prompt", None) or getattr(node, "say", None)
+    if node.kind == "menu" and text is None:
+        text = node.options[0].say
+    words = menu.text(text, lang) if text is not None else ""
+    return words if len(words) <= 90 else words[:87].rstrip() + "…"
+
+
+def menu_map(menu: Menu) -> list[list[MapNode]]:
+    """The menu as columns by distance from the start (unreachable nodes last)."""
+    depth = {menu.start: 0}
+    todo = deque([menu.start])
+    while todo:
+        node_id = todo.popleft()
+        for _, target, _ in menu.edges(node_id):
+            if target in menu.nodes and target not in depth:
+                depth[target] = depth[node_id] + 1
+                todo.append(target)
+    last = max(depth.values(), default=0) + 1
+    columns: list[list[MapNode]] = [[] for _ in range(last + 1)]
+    for node_id, node in menu.nodes.items():
+        edges = [(label, target) for label, target, _ in menu.edges(node_id)]
+        columns[depth.get(node_id, last)].append(
+            MapNode(node_id, node.kind, _summary(menu, node), edges)
+        )
+    return [column for column in columns if column]
+
+
+def mermaid_source(menu: Menu) -> str | None:
+    """The Mermaid picture (ivr.graph, issue 4) when that module is there."""
+    try:
+        from .graph import to_mermaid  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        return str(to_mermaid(menu))
+    except Exception:  # the page works without it
+        log.exception("phone: ivr.graph.to_mermaid failed")
+        return None
+
+
+@bp.get("")
+def page() -> str:
+    """The softphone page."""
+    menu = current_app.extensions["ivr"].store.served.menu
+    return render_template(
+        "phone.html",
+        columns=menu_map(menu),
+        start=menu.start,
+        mermaid=mermaid_source(menu),
+        name=getattr(menu.file, "name", None) or "101",
+        voices={code: lang.voice for code, lang in menu.languages.items()},
+    )
+
+
+@bp.get("/static/<name>")
+def static(name: str) -> Response:
+    if name not in STATIC_FILES:
+        fail(404, "no such file")
+    return send_from_directory(STATIC, name, max_age=0)
+
+
+# --- the JSON API -------------------------------------------------------------------------
+
+
+def event_json(event: CallEvent) -> dict[str, Any]:
+    data = event.as_dict()
+    data.pop("params", None)
+    if event.kind == "node":
+        data["line"] = f"  [menu node {event.text}]"
+    else:
+        data["line"] = describe(event) or ""
+    return data
+
+
+def waiting_json(waiting: Waiting) -> dict[str, Any]:
+    data: dict[str, Any] = {"for": waiting.kind}
+    if waiting.prompt is not None:
+        p = waiting.prompt
+        data |= {
+            "input": list(p.input),
+            "num_digits": p.num_digits,
+            "finish_on_key": p.finish_on_key,
+            "timeout": p.timeout,
+            "language": p.language,
+            "in_queue": p.in_queue,
+            "record": p.record,
+        }
+    if waiting.queue is not None:
+        q = waiting.queue
+        data |= {
+            "queue": q.queue,
+            "position": q.position,
+            "queue_time": q.queue_time,
+            "cycle": q.cycle,
+            # Twilio refuses a call into a full queue on entry, never later.
+            "can_be_full": q.cycle == 0,
+        }
+    if waiting.targets:
+        data["targets"] = [{"kind": t.kind, "value": t.value} for t in waiting.targets]
+    return data
+
+
+def step_json(session: Session, step: LiveStep) -> Response:
+    outcome = step.record.outcome
+    return jsonify(
+        call=session.id,
+        call_sid=step.record.call_sid,
+        events=[event_json(e) for e in step.events if e.kind not in HIDDEN_EVENTS],
+        waiting=waiting_json(step.waiting),
+        node=session.node,
+        trail=session.trail,
+        outcome=outcome.as_dict() if outcome is not None and step.waiting.kind == "ended" else None,
+    )
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        fail(400, "send a JSON object")
+    return data
+
+
+def session_from(data: dict[str, Any]) -> Session:
+    session_id = data.get("call")
+    session = phone().sessions.get(session_id) if isinstance(session_id, str) else None
+    if session is None:
+        fail(404, "no such call (it ended or expired): place a new one")
+    return session
+
+
+def text_field(data: dict[str, Any], name: str, limit: int) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        fail(400, f"{name!r} is required")
+    if len(value) > limit:
+        fail(400, f"{name!r} is longer than {limit} characters")
+    return value.strip()
+
+
+def act(answer: Input | str | DialResult) -> Response:
+    data = body()
+    session = session_from(data)
+    try:
+        step = session.live.act(answer)  # type: ignore[arg-type]
+    except LiveCallError as exc:
+        fail(409, str(exc))
+    if step.waiting.kind == "ended":
+        phone().sessions.remove(session)
+    return step_json(session, step)
+
+
+def mounted(app: Callable[..., Any], prefix: str) -> Callable[..., Any]:
+    """``app`` as a proxy serves it under ``prefix`` (``PUBLIC_BASE_URL``'s path).
+
+    The softphone signs the public URL, as Twilio does; the prefix goes to SCRIPT_NAME so the
+    app still sees its own routes, and its signature check sees the URL that was signed.
+    """
+    if not prefix:
+        return app
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(prefix + "/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+            environ["PATH_INFO"] = path[len(prefix) :]
+        return app(environ, start_response)
+
+    return wsgi
+
+
+@bp.post("/api/call")
+def start_call() -> Response:
+    """Place a call to this app's voice webhook."""
+    config = current_app.config
+    if not config["TWILIO_AUTH_TOKEN"] and not config["IVR_ALLOW_UNSIGNED"]:
+        fail(
+            409,
+            "the webhooks refuse every request: set TWILIO_AUTH_TOKEN "
+            "(or IVR_ALLOW_UNSIGNED=1 for local testing)",
+        )
+    base = (config["PUBLIC_BASE_URL"] or "http://localhost").rstrip("/")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    live = LiveCall(
+        WSGITransport(mounted(app, urlsplit(base).path)),
+        f"{base}/voice",
+        auth_token=config["TWILIO_AUTH_TOKEN"] or None,
+        step_timeout=float(config["IVR_PHONE_STEP_SECONDS"]),
+        idle_timeout=float(config["IVR_PHONE_IDLE_SECONDS"]),
+    )
+    session = phone().sessions.add(live)
+    if session is None:
+        fail(503, "too many softphone calls in progress; hang one up or wait")
+    step = live.start()
+    if step.waiting.kind == "ended":
+        phone().sessions.remove(session)
+    return step_json(session, step)
+
+
+@bp.post("/api/press")
+def press() -> Response:
+    """Press keys (0-9 * #)."""
+    keys = text_field(body(), "keys", 32)
+    try:
+        answer = Input.press(keys)
+    except ValueError as exc:
+        fail(400, str(exc))
+    return act(answer)
+
+
+@bp.post("/api/say")
+def say() -> Response:
+    """Say words (speech recognition's result)."""
+    return act(Input.say(text_field(body(), "words", 500)))
+
+
+@bp.post("/api/silence")
+def silence() -> Response:
+    """Say nothing until the <Gather> times out."""
+    return act(Input.silence())
+
+
+QUEUE_CHOICES = {"wait": "wait", "answer": "answer", "queue-full": "queue-full", "error": "error"}
+
+
+@bp.post("/api/queue")
+def queue_choice() -> Response:
+    """In a queue: keep holding (wait), a handler answers, the queue is full, Twilio fails."""
+    choice = QUEUE_CHOICES.get(str(body().get("choice")))
+    if choice is None:
+        fail(400, f"'choice' must be one of: {', '.join(QUEUE_CHOICES)}")
+    return act(choice)
+
+
+DIAL_STATUSES = ("completed", "busy", "no-answer", "failed")
+
+
+@bp.post("/api/dial")
+def dial() -> Response:
+    """A transfer rings: it is answered (completed), busy, not answered, or fails."""
+    status = str(body().get("status"))
+    if status not in DIAL_STATUSES:
+        fail(400, f"'status' must be one of: {', '.join(DIAL_STATUSES)}")
+    return act(DialResult(status, 60 if status == "completed" else 0))  # type: ignore[arg-type]
+
+
+@bp.post("/api/poll")
+def poll() -> Response:
+    """What happened since the last step, when the last answer said the call was busy."""
+    session = session_from(body())
+    step = session.live.poll()
+    if step.waiting.kind == "ended":
+        phone().sessions.remove(session)
+    return step_json(session, step)
+
+
+@bp.post("/api/hangup")
+def hangup() -> Response:
+    """The caller hangs up."""
+    session = session_from(body())
+    step = session.live.hangup()
+    phone().sessions.remove(session)
+    return step_json(session, step)

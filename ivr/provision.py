@@ -1,0 +1,592 @@
+"""Setting up a Twilio number and its queues for the menu, and checking the set-up.
+
+Everything goes through one injectable twilio ``Client`` (tests pass one whose ``http_client``
+is a recording fake), and every Twilio failure leaves as an :class:`~ivr.errors.IVRError`.
+No Flask here: the CLI (``ivr twilio``) and the call-handler line both use this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from .errors import (
+    BadCredentials,
+    CredentialsMissing,
+    NumberNotFound,
+    SetupError,
+    TwilioError,
+    TwilioUnreachable,
+)
+from .menu import to_e164
+
+log = logging.getLogger("ivr.provision")
+
+API_TIMEOUT = 15.0
+"""Seconds to wait for Twilio's REST API before giving up (the library default is forever)."""
+
+SLOW_ANSWER = 5.0
+"""Seconds after which check warns that the app (or the tunnel) answers slowly."""
+
+TEST_CALL_SID = "CA" + "0" * 28 + "7e57"
+"""The CallSid of ``ivr twilio check``'s signed test request: obviously not a real call."""
+
+TEST_CALLER = "+447700900101"
+"""The From of the test request: Ofcom's range reserved for drama, never a real line."""
+
+# The number's fields ``ivr twilio setup`` owns, in the order they are shown and sent.
+NUMBER_FIELDS = (
+    "VoiceUrl",
+    "VoiceMethod",
+    "VoiceFallbackUrl",
+    "VoiceFallbackMethod",
+    "StatusCallback",
+    "StatusCallbackMethod",
+    "VoiceApplicationSid",
+)
+_ATTRIBUTE = {
+    "VoiceUrl": "voice_url",
+    "VoiceMethod": "voice_method",
+    "VoiceFallbackUrl": "voice_fallback_url",
+    "VoiceFallbackMethod": "voice_fallback_method",
+    "StatusCallback": "status_callback",
+    "StatusCallbackMethod": "status_callback_method",
+    "VoiceApplicationSid": "voice_application_sid",
+}
+
+
+def client_from_settings(
+    settings: Mapping[str, str | None], timeout: float = API_TIMEOUT
+) -> Client:
+    """Build a REST client from an auth token, or an API key and secret, plus the account SID."""
+    sid = settings.get("TWILIO_ACCOUNT_SID") or ""
+    token = settings.get("TWILIO_AUTH_TOKEN") or ""
+    key = settings.get("TWILIO_API_KEY") or ""
+    secret = settings.get("TWILIO_API_SECRET") or ""
+    if not sid:
+        raise CredentialsMissing(["TWILIO_ACCOUNT_SID"] + ([] if key else ["TWILIO_AUTH_TOKEN"]))
+    http = TwilioHttpClient(timeout=timeout)
+    if key and secret:
+        return Client(key, secret, sid, http_client=http)
+    if key and not secret:
+        raise CredentialsMissing(["TWILIO_API_SECRET"])
+    if not token:
+        raise CredentialsMissing(["TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"])
+    return Client(sid, token, http_client=http)
+
+
+def webhook_urls(base_url: str, handler_line: bool = False) -> dict[str, str]:
+    """The number's settings that serve the menu (or the handler line) from ``base_url``."""
+    base = _base(base_url)
+    return {
+        "VoiceUrl": f"{base}/handler" if handler_line else f"{base}/voice",
+        "VoiceMethod": "POST",
+        # /fallback apologises to a 101 caller and restarts the menu: not for call handlers.
+        "VoiceFallbackUrl": "" if handler_line else f"{base}/fallback",
+        "VoiceFallbackMethod": "POST",
+        "StatusCallback": f"{base}/status",
+        "StatusCallbackMethod": "POST",
+        # An application on the number overrides every voice URL, so setup takes it off.
+        "VoiceApplicationSid": "",
+    }
+
+
+def _base(base_url: str) -> str:
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SetupError(
+            "PUBLIC_BASE_URL",
+            f"{base_url!r} is not an absolute http(s) URL, e.g. https://ivr.example.org",
+        )
+    if parts.query or parts.fragment:
+        raise SetupError("PUBLIC_BASE_URL", f"{base_url!r} must not have a query or fragment")
+    return base_url.strip().rstrip("/")
+
+
+# -- what setup would change -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One setting to change on Twilio: ``current`` (None: absent) becomes ``new``."""
+
+    resource: str
+    """``number`` or ``queue``."""
+    name: str
+    """The phone number (E.164) or the queue's friendly name."""
+    sid: str | None
+    """The resource's SID on Twilio; None for a queue still to be created."""
+    field: str
+    """Twilio's parameter name, e.g. ``VoiceUrl`` or ``MaxSize``."""
+    current: str | None
+    new: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``setup`` would change, from one read of the account."""
+
+    number: str
+    number_sid: str
+    changes: tuple[Change, ...]
+    notes: tuple[str, ...] = ()
+    """What setup cannot fix itself, to tell the user."""
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    def diff(self) -> str:
+        """The changes as a diff of current -> new, grouped by resource."""
+        notes = [f"! {note}" for note in self.notes]
+        if not self.changes:
+            done = f"number {self.number} and its queues are already set up: nothing to change"
+            return "\n".join([done, *notes])
+        lines: list[str] = []
+        heading = None
+        for c in self.changes:
+            head = f"{c.resource} {c.name}" + ("" if c.sid else " (new)")
+            if head != heading:
+                lines.append(f"@@ {head} @@")
+                heading = head
+            if c.current is not None:
+                lines.append(f"- {c.field}: {_show(c.current)}")
+            lines.append(f"+ {c.field}: {_show(c.new)}")
+        return "\n".join(lines + notes)
+
+
+def _show(value: str) -> str:
+    return value if value != "" else "(empty)"
+
+
+@dataclass(frozen=True)
+class NumberConfig:
+    """How a Twilio number is set up today."""
+
+    sid: str
+    phone_number: str
+    settings: dict[str, str]
+    """Current value of every field in :data:`NUMBER_FIELDS` (empty string for unset)."""
+    trunk_sid: str = ""
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """One Twilio queue, live."""
+
+    name: str
+    sid: str | None
+    """None: the queue does not exist on Twilio."""
+    max_size: int = 0
+    current_size: int = 0
+    average_wait: int = 0
+    """Average wait of the callers in the queue now, in seconds."""
+
+    @property
+    def exists(self) -> bool:
+        return self.sid is not None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One caller waiting in a queue."""
+
+    call_sid: str
+    wait: int
+    """Seconds in the queue so far."""
+    position: int = 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of ``ivr twilio check``: ``level`` is ok, warning or error."""
+
+    level: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.subject}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """The outcome of one signed test request to our own public /voice URL."""
+
+    url: str
+    status: int | None
+    twiml: bool
+    detail: str
+    seconds: float = 0.0
+
+
+Post = Callable[..., requests.Response]
+
+
+class TwilioAccount:
+    """A Twilio account seen through one REST client: its numbers and queues."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @property
+    def account_sid(self) -> str:
+        return str(self.client.account_sid)
+
+    # -- reading --------------------------------------------------------------------
+
+    def number(self, number: str) -> NumberConfig:
+        """Find ``number`` (any format a UK caller would write) among the account's numbers."""
+        try:
+            e164 = to_e164(number)
+        except ValueError as exc:
+            raise SetupError("--number", str(exc)) from None
+        with self._errors():
+            # Twilio's PhoneNumber filter also matches parts of numbers: keep the exact one.
+            found = [
+                n
+                for n in self.client.incoming_phone_numbers.list(phone_number=e164)
+                if n.phone_number == e164
+            ]
+        if not found:
+            raise NumberNotFound(e164, self.account_sid)
+        n = found[0]
+        settings = {f: getattr(n, _ATTRIBUTE[f]) or "" for f in NUMBER_FIELDS}
+        return NumberConfig(n.sid, e164, settings, getattr(n, "trunk_sid", None) or "")
+
+    def numbers_pointing_at(self, base_url: str) -> list[str]:
+        """The account's numbers whose voice URL is this app's ``/voice`` under ``base_url``."""
+        voice = webhook_urls(base_url)["VoiceUrl"]
+        with self._errors():
+            numbers = self.client.incoming_phone_numbers.list()
+        return [n.phone_number for n in numbers if n.voice_url == voice]
+
+    def queues(self, names: list[str] | None = None) -> list[QueueStatus]:
+        """Live size and average wait of the named queues (missing ones too), or of all."""
+        with self._errors():
+            live = {
+                q.friendly_name: QueueStatus(
+                    q.friendly_name,
+                    q.sid,
+                    int(q.max_size or 0),
+                    int(q.current_size or 0),
+                    int(q.average_wait_time or 0),
+                )
+                for q in self.client.queues.list()
+            }
+        if names is None:
+            return [live[name] for name in sorted(live)]
+        return [live.get(name, QueueStatus(name, None)) for name in names]
+
+    def front(self, queue: QueueStatus) -> Waiting | None:
+        """The caller at the front of ``queue`` (who a handler would take), if any."""
+        if queue.sid is None:
+            return None
+        with self._errors():
+            members = self.client.queues(queue.sid).members.list(limit=20)
+        if not members:
+            return None
+        first = min(members, key=lambda m: m.position or 0)
+        return Waiting(str(first.call_sid), int(first.wait_time or 0), int(first.position or 1))
+
+    # -- setup ------------------------------------------------------------------------
+
+    def plan_setup(
+        self, number: str, base_url: str, queues: Mapping[str, int], handler_line: bool = False
+    ) -> Plan:
+        """What must change so ``number`` serves the menu at ``base_url`` with ``queues``.
+
+        With ``handler_line``, the number is the staff line instead: its voice URL is /handler.
+        """
+        wanted = webhook_urls(base_url, handler_line)
+        config = self.number(number)
+        changes: list[Change] = []
+        for field in NUMBER_FIELDS:
+            current, new = config.settings[field], wanted[field]
+            same = current.upper() == new if field.endswith("Method") else current == new
+            if not same:
+                changes.append(
+                    Change("number", config.phone_number, config.sid, field, current, new)
+                )
+        for q in self.queues(list(queues)) if queues else []:
+            size = queues[q.name]
+            if not q.exists:
+                changes.append(Change("queue", q.name, None, "MaxSize", None, str(size)))
+            elif q.max_size != size:
+                changes.append(
+                    Change("queue", q.name, q.sid, "MaxSize", str(q.max_size), str(size))
+                )
+        notes: tuple[str, ...] = ()
+        if config.trunk_sid:
+            notes = (
+                f"{config.phone_number} belongs to SIP trunk {config.trunk_sid}, which overrides "
+                "its voice URLs: remove it from the trunk in the console",
+            )
+        return Plan(config.phone_number, config.sid, tuple(changes), notes)
+
+    def apply(self, plan: Plan) -> None:
+        """Make the plan's changes on Twilio: one request per number or queue."""
+        number = {c.field: c.new for c in plan.changes if c.resource == "number"}
+        with self._errors():
+            if number:
+                self.client.incoming_phone_numbers(plan.number_sid).update(
+                    **{_ATTRIBUTE[f]: v for f, v in number.items()}
+                )
+            for c in plan.changes:
+                if c.resource != "queue":
+                    continue
+                if c.sid is None:
+                    self.client.queues.create(friendly_name=c.name, max_size=int(c.new))
+                else:
+                    self.client.queues(c.sid).update(max_size=int(c.new))
+            log.info("applied %d change(s) to %s", len(plan.changes), plan.number)
+
+    # -- check ------------------------------------------------------------------------
+
+    def check(
+        self,
+        number: str,
+        base_url: str,
+        queues: Mapping[str, int],
+        auth_token: str | None,
+        post: Post | None = None,
+        handler_line: bool = False,
+    ) -> list[Finding]:
+        """Compare the number and queues with what the menu expects; prove a signed request.
+
+        With ``handler_line``, check the staff number's /handler URL only.
+        """
+        wanted = webhook_urls(base_url, handler_line)
+        findings: list[Finding] = []
+        if urlsplit(wanted["VoiceUrl"]).scheme != "https" and not handler_line:
+            findings.append(
+                Finding(
+                    "error",
+                    "PUBLIC_BASE_URL",
+                    f"{base_url} is http, not https: callers' details would cross the internet "
+                    "unencrypted (use the tunnel's or proxy's https URL)",
+                )
+            )
+        config = self.number(number)
+        subject = f"{'handler line' if handler_line else 'number'} {config.phone_number}"
+        for field in ("VoiceUrl", "VoiceFallbackUrl", "StatusCallback"):
+            if wanted[field] or config.settings[field]:
+                findings.append(_url_finding(subject, field, config.settings[field], wanted[field]))
+        for field in ("VoiceMethod", "VoiceFallbackMethod", "StatusCallbackMethod"):
+            current = config.settings[field].upper() or "POST"
+            if current != "POST":
+                findings.append(
+                    Finding("error", subject, f"{field} is {current}; the webhooks expect POST")
+                )
+        if config.settings["VoiceApplicationSid"]:
+            findings.append(
+                Finding(
+                    "error",
+                    subject,
+                    f"uses application {config.settings['VoiceApplicationSid']}, which overrides "
+                    "the voice URLs (`ivr twilio setup` takes it off)",
+                )
+            )
+        if config.trunk_sid:
+            findings.append(
+                Finding(
+                    "error",
+                    subject,
+                    f"belongs to SIP trunk {config.trunk_sid}, which overrides the voice URLs "
+                    "(remove it from the trunk in the console)",
+                )
+            )
+        for q in self.queues(list(queues)) if queues else []:
+            findings.append(_queue_finding(q, queues[q.name]))
+        if handler_line:
+            return findings
+        if not auth_token:
+            findings.append(
+                Finding(
+                    "warning",
+                    "signed test request",
+                    "not sent: TWILIO_AUTH_TOKEN is not set (the webhooks need it too)",
+                )
+            )
+        else:
+            trip = signed_test_request(wanted["VoiceUrl"], auth_token, config.phone_number, post)
+            findings.append(_round_trip_finding(trip))
+        return findings
+
+    # -- errors -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn twilio-python's and requests' exceptions into ivr errors."""
+        try:
+            yield
+        except TwilioRestException as exc:
+            if exc.status == 401 or exc.code == 20003:
+                raise BadCredentials(self.account_sid, exc.status, exc.code) from None
+            raise TwilioError(
+                f"Twilio refused {exc.method} {exc.uri} (HTTP {exc.status}, error {exc.code}): "
+                f"{exc.msg}",
+                exc.status,
+                exc.code,
+            ) from None
+        except TwilioException as exc:
+            # A failed page of a list arrives as a bare TwilioException(message, response);
+            # newer APIs raise TwilioServiceException (RFC 9457) with status, code and title.
+            response = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(exc, "status", None) or getattr(response, "status_code", None)
+            code = getattr(exc, "code", None) or _error_code(response)
+            if status == 401 or code == 20003:
+                raise BadCredentials(self.account_sid, status, code) from None
+            what = getattr(exc, "title", None) or (exc.args[0] if exc.args else "no detail")
+            raise TwilioError(f"Twilio API error (HTTP {status}): {what}", status, code) from None
+        except requests.Timeout:
+            raise TwilioUnreachable("https://api.twilio.com", "no answer in time") from None
+        except requests.ConnectionError as exc:
+            raise TwilioUnreachable("https://api.twilio.com", _reason(exc)) from None
+
+
+def _error_code(response: Any) -> int | None:
+    try:
+        return int(json.loads(response.text)["code"])
+    except Exception:  # no body, not JSON, no code: there is no code to report
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for hint in (
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Connection refused",
+        "Network is unreachable",
+        "timed out",
+    ):
+        if hint in text:
+            return hint.lower()
+    return "no network connection" if not text else text.splitlines()[0][:200]
+
+
+def _url_finding(subject: str, field: str, current: str, wanted: str) -> Finding:
+    if not wanted:
+        return Finding(
+            "warning",
+            subject,
+            f"{field} is {current}; not wanted here (`ivr twilio setup` clears it)",
+        )
+    if current == wanted:
+        return Finding("ok", subject, f"{field} is {wanted}")
+    if not current:
+        what = {
+            "VoiceUrl": "no voice URL: calls get Twilio's default message",
+            "VoiceFallbackUrl": "no fallback URL: if the app fails, callers hear Twilio's error",
+            "StatusCallback": "no status callback: ended calls are not recorded",
+        }[field]
+        return Finding("error", subject, f"{what} (want {wanted})")
+    if current.startswith("http://"):
+        return Finding("error", subject, f"{field} is http, not https: {current} (want {wanted})")
+    return Finding("error", subject, f"{field} is {current}, want {wanted}")
+
+
+def _queue_finding(q: QueueStatus, size: int) -> Finding:
+    subject = f"queue {q.name}"
+    if not q.exists:
+        return Finding("error", subject, f"missing on Twilio (want max size {size})")
+    if q.max_size < size:
+        return Finding("error", subject, f"too small: max size {q.max_size}, the menu wants {size}")
+    if q.max_size > size:
+        return Finding("warning", subject, f"max size {q.max_size}, the menu asks for {size}")
+    return Finding("ok", subject, f"max size {size}")
+
+
+def _round_trip_finding(trip: RoundTrip) -> Finding:
+    subject = "signed test request"
+    if trip.status == 200 and trip.twiml and trip.seconds > SLOW_ANSWER:
+        return Finding(
+            "warning",
+            subject,
+            f"POST {trip.url} -> 200 with TwiML, but in {trip.seconds:.1f} s: Twilio waits 15 s "
+            "in all before it gives the caller the fallback",
+        )
+    if trip.status == 200 and trip.twiml:
+        return Finding("ok", subject, f"POST {trip.url} -> 200 with TwiML")
+    return Finding("error", subject, f"POST {trip.url} -> {trip.detail}")
+
+
+def voice_params(to: str, account_sid: str = "AC" + "0" * 32) -> dict[str, str]:
+    """The form a Twilio voice webhook receives for a new inbound call (test CallSid)."""
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": TEST_CALL_SID,
+        "CallStatus": "ringing",
+        "Called": to,
+        "Caller": TEST_CALLER,
+        "Direction": "inbound",
+        "From": TEST_CALLER,
+        "To": to,
+    }
+
+
+def signed_test_request(
+    url: str,
+    auth_token: str,
+    to: str,
+    post: Post | None = None,
+    timeout: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> RoundTrip:
+    """POST a Twilio-signed new-call request to ``url`` and say whether TwiML came back."""
+    params = voice_params(to)
+    signature = RequestValidator(auth_token).compute_signature(url, params)
+    send = post or requests.post
+    started = clock()
+    try:
+        response = send(
+            url,
+            data=params,
+            headers={"X-Twilio-Signature": signature},
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        return RoundTrip(url, None, False, f"no answer within {timeout:g} s")
+    except requests.RequestException as exc:
+        return RoundTrip(url, None, False, f"cannot connect ({_reason(exc)})")
+    elapsed = clock() - started
+    body = response.text or ""
+    twiml = "xml" in response.headers.get("Content-Type", "") and "<Response" in body
+    status = response.status_code
+    if status == 200 and twiml:
+        detail = f"200 with TwiML in {elapsed:.1f} s"
+    elif status in (401, 403):
+        detail = (
+            f"{status}: the app rejected the signature; TWILIO_AUTH_TOKEN differs from the app's, "
+            "or a proxy changes the URL (set PUBLIC_BASE_URL, or IVR_TRUSTED_PROXIES)"
+        )
+    elif 300 <= status < 400:
+        detail = (
+            f"{status} redirect to {response.headers.get('Location', '?')}: Twilio signs the "
+            "URL it was given, so a redirect fails the signature; use the final URL as "
+            "PUBLIC_BASE_URL"
+        )
+    elif status == 200:
+        detail = "200 but no TwiML came back (is PUBLIC_BASE_URL pointing at this app?)"
+    else:
+        detail = f"{status}: {_first_line(body)}"
+    return RoundTrip(url, status, twiml, detail, elapsed)
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "(empty body)"
+    return line[:120]

@@ -1,0 +1,233 @@
+"""``ivr twilio``: set up and check a Twilio number and its queues from the command line.
+
+A thin layer over :mod:`ivr.provision`: settings come from the environment and ``.env``, library
+errors become one-line :class:`click.ClickException` messages here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+import click
+from dotenv import dotenv_values, find_dotenv
+
+from .config import default_menu_file
+from .errors import IVRError, SetupError
+from .menu import load_menu
+from .provision import TwilioAccount, client_from_settings
+
+AccountFactory = Callable[[dict[str, str]], TwilioAccount]
+
+
+def _settings() -> dict[str, str]:
+    """The environment over ``.env`` (found from the working directory); os.environ untouched."""
+    path = find_dotenv(usecwd=True)
+    from_file = {k: v for k, v in dotenv_values(path).items() if v is not None} if path else {}
+    return {**from_file, **os.environ}
+
+
+def _default_account(settings: dict[str, str]) -> TwilioAccount:
+    return TwilioAccount(client_from_settings(settings))
+
+
+class _Context:
+    """What every ``ivr twilio`` command needs, built lazily so ``--help`` needs no settings."""
+
+    def __init__(self, account_factory: AccountFactory) -> None:
+        self.settings = _settings()
+        self._factory = account_factory
+        self._account: TwilioAccount | None = None
+
+    @property
+    def account(self) -> TwilioAccount:
+        if self._account is None:
+            self._account = self._factory(self.settings)
+        return self._account
+
+    def base_url(self) -> str:
+        base = self.settings.get("PUBLIC_BASE_URL", "")
+        if not base:
+            raise SetupError(
+                "PUBLIC_BASE_URL",
+                "not set: the https address Twilio reaches this app at, e.g. "
+                "https://abcd.ngrok-free.app",
+            )
+        return base
+
+    def queues(self, menu_file: str | None) -> dict[str, int]:
+        path = menu_file or self.settings.get("IVR_MENU_FILE") or default_menu_file()
+        return load_menu(path).queues()
+
+
+def _edge(func: Callable[..., None]) -> Callable[..., None]:
+    """Turn library errors into one-line CLI errors (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            func(*args, **kwargs)
+        except IVRError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+_menu_option = click.option(
+    "--menu",
+    "menu_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Menu file naming the queues (default: IVR_MENU_FILE, else menus.json).",
+)
+
+
+@click.group()
+@click.pass_context
+def twilio(ctx: click.Context) -> None:
+    """Set up and check the Twilio number and queues that serve the menu.
+
+    Credentials come from TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and
+    TWILIO_API_SECRET), the app's address from PUBLIC_BASE_URL; a .env file is read too.
+    """
+    factory = (ctx.obj or {}).get("account_factory", _default_account)
+    ctx.obj = _Context(factory)
+
+
+@twilio.command()
+@click.option(
+    "--number", default=None, help="The Twilio number callers dial (default: TWILIO_PHONE_NUMBER)."
+)
+@click.option(
+    "--handler-number",
+    default=None,
+    help="The staff number for the call-handler line, pointed at /handler "
+    "(default: TWILIO_HANDLER_NUMBER; none: leave it alone).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the changes as a diff; change nothing.")
+@_menu_option
+@click.pass_obj
+@_edge
+def setup(
+    obj: _Context,
+    number: str | None,
+    handler_number: str | None,
+    dry_run: bool,
+    menu_file: str | None,
+) -> None:
+    """Point the number's webhooks at PUBLIC_BASE_URL and create the menu's queues.
+
+    Sets the voice URL (/voice), fallback URL (/fallback) and status callback (/status), all
+    POST, and creates or resizes every queue in the menu. Running it again changes nothing.
+
+    Example:
+
+        ivr twilio setup --number "+44 20 7946 0101" --dry-run
+    """
+    number = number or obj.settings.get("TWILIO_PHONE_NUMBER")
+    if not number:
+        raise SetupError("--number", "name the Twilio number (or set TWILIO_PHONE_NUMBER)")
+    queues = obj.queues(menu_file)
+    base = obj.base_url()
+    plans = [obj.account.plan_setup(number, base, queues)]
+    handler_number = handler_number or obj.settings.get("TWILIO_HANDLER_NUMBER")
+    if handler_number:
+        plans.append(obj.account.plan_setup(handler_number, base, {}, handler_line=True))
+    for plan in plans:
+        click.echo(plan.diff())
+    changes = sum(len(plan.changes) for plan in plans)
+    if not changes:
+        return
+    if dry_run:
+        click.echo(f"dry run: {changes} change(s) not made")
+        return
+    for plan in plans:
+        obj.account.apply(plan)
+    click.echo(f"made {changes} change(s)")
+    if base.startswith("http://"):
+        click.echo("warning: PUBLIC_BASE_URL is http; use https for real calls", err=True)
+
+
+@twilio.command()
+@click.option(
+    "--number",
+    default=None,
+    help="The number to check (default: TWILIO_PHONE_NUMBER, else every number on the "
+    "account whose voice URL is under PUBLIC_BASE_URL).",
+)
+@click.option(
+    "--handler-number",
+    default=None,
+    help="Also check the call-handler line's number (default: TWILIO_HANDLER_NUMBER).",
+)
+@_menu_option
+@click.pass_obj
+@_edge
+def check(
+    obj: _Context, number: str | None, handler_number: str | None, menu_file: str | None
+) -> None:
+    """Compare the number and queues with the menu, and send one signed test call.
+
+    Flags a wrong or http voice URL, a missing fallback or status callback, and a missing or
+    too small queue; then POSTs a Twilio-signed request to PUBLIC_BASE_URL/voice to prove the
+    signature survives the tunnel or proxy. Exits 1 if anything is wrong.
+
+    Example:
+
+        ivr twilio check --number +442079460101
+    """
+    queues = obj.queues(menu_file)
+    base = obj.base_url()
+    number = number or obj.settings.get("TWILIO_PHONE_NUMBER")
+    numbers = [number] if number else obj.account.numbers_pointing_at(base)
+    if not numbers:
+        raise SetupError(
+            "--number", f"no number on the account has its voice URL under {base}; name one"
+        )
+    token = obj.settings.get("TWILIO_AUTH_TOKEN") or None
+    findings = [f for n in numbers for f in obj.account.check(n, base, queues, token)]
+    handler_number = handler_number or obj.settings.get("TWILIO_HANDLER_NUMBER")
+    if handler_number:
+        findings += obj.account.check(handler_number, base, {}, token, handler_line=True)
+    errors = 0
+    for finding in findings:
+        errors += finding.level == "error"
+        click.echo(str(finding))
+    if errors:
+        click.echo(f"{errors} problem(s); `ivr twilio setup` fixes the number and queues", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@twilio.command()
+@click.option("--all", "every", is_flag=True, help="Every queue on the account, not the menu's.")
+@_menu_option
+@click.pass_obj
+@_edge
+def queues(obj: _Context, every: bool, menu_file: str | None) -> None:
+    """Show how many callers wait in each queue and for how long on average.
+
+    Example:
+
+        ivr twilio queues
+    """
+    names = None if every else list(obj.queues(menu_file))
+    rows = obj.account.queues(names)
+    if not rows:
+        click.echo("no queues on the account")
+        return
+    width = max(len(q.name) for q in rows)
+    click.echo(f"{'queue':<{width}}  waiting  average wait  max size")
+    for q in rows:
+        if not q.exists:
+            click.echo(f"{q.name:<{width}}  (not created: run `ivr twilio setup`)")
+            continue
+        click.echo(
+            f"{q.name:<{width}}  {q.current_size:>7}  {_duration(q.average_wait):>12}  "
+            f"{q.max_size:>8}"
+        )
+
+
+def _duration(seconds: int) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
