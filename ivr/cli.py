@@ -150,6 +150,10 @@ def serve(
     try:
         settings = from_env()
         load_menu(settings["IVR_MENU_FILE"])
+        if settings.get("IVR_PHONE") and workers is None and not os.environ.get("IVR_WORKERS"):
+            # The softphone's calls live in one process's memory: one worker, many threads.
+            click.echo("IVR_PHONE is on: one worker, so the softphone sees all its calls", err=True)
+            workers, threads = 1, threads or 8
         options = gunicorn_options(host, port, workers, threads, access_log)
     except MenuError as exc:
         raise click.ClickException(str(exc)) from None

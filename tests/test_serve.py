@@ -73,6 +73,19 @@ def test_serve_refuses_a_broken_menu(tmp_path: Path):
     assert "Traceback" not in result.output
 
 
+def test_serve_keeps_the_softphone_in_one_worker(monkeypatch):
+    from click.testing import CliRunner
+
+    seen = {}
+    monkeypatch.setattr(Server, "run", lambda self: seen.update(self.options))
+    result = CliRunner().invoke(
+        cli, ["serve"], env={"IVR_PHONE": "1", "IVR_MENU_FILE": str(MENU), "IVR_WORKERS": ""}
+    )
+    assert result.exit_code == 0, result.output
+    assert (seen["workers"], seen["threads"]) == (1, 8)
+    assert "one worker" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
