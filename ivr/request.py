@@ -39,7 +39,10 @@ def parse_urlencoded(text: str) -> list[tuple[str, str]]:
         if "+" in value:
             value = value.replace("+", " ")
         if "%" in value:
-            value = unquote(value, "utf-8", _ERRORS)
+            if value[:3] in ("%2B", "%2b") and "%" not in value[3:]:
+                value = "+" + value[3:]  # a phone number, From=%2B447700900123: the common case
+            else:
+                value = unquote(value, "utf-8", _ERRORS)
         append((name, value))
     return pairs
 
