@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(machine(), flush=True)
     print(flush=True)
-    cost.main(["--rounds", "1000" if args.quick else "5000"])
+    cost.main(["--rounds", "1000" if args.quick else "5000", "--client"])
     print(flush=True)
     scale.main([])
     print(flush=True)
