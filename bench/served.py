@@ -174,21 +174,35 @@ def run_locust(
 
 
 def measure(
-    seconds: int, users: int, workers: int, threads: int, mode: str = "calls"
+    seconds: int, users: int, workers: int, threads: int, mode: str = "calls", rounds: int = 2
 ) -> list[LoadResult]:
+    """Both servers up at once; locust alternates between them in ``rounds`` short runs
+    (ours, floor, floor, ours, ...), so load from elsewhere on the machine falls on both."""
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        for kind in ("ours", "floor"):
-            port = free_port()
-            proc = start_server(kind, port, workers, threads, workdir / f"{kind}.log")
-            try:
-                results.append(run_locust(kind, port, users, seconds, workdir, mode=mode))
-            finally:
+        servers = {}
+        try:
+            for kind in ("ours", "floor"):
+                port = free_port()
+                log = workdir / f"{kind}.log"
+                servers[kind] = (port, start_server(kind, port, workers, threads, log))
+            per_round = max(1, seconds // rounds)
+            for i in range(rounds):
+                order = ("ours", "floor") if i % 2 == 0 else ("floor", "ours")
+                for kind in order:
+                    port = servers[kind][0]
+                    result = run_locust(f"{kind}", port, users, per_round, workdir, mode=mode)
+                    result.name = f"{kind} #{i + 1}"
+                    results.append(result)
+        finally:
+            for _, proc in servers.values():
                 stop_server(proc)
+        for kind in servers:
             log = (workdir / f"{kind}.log").read_text(errors="replace")
             if "Traceback" in log:
                 print(f"!! {kind} server logged a traceback:\n{log[-3000:]}", file=sys.stderr)
+    results.sort(key=lambda r: r.name)
     return results
 
 
@@ -203,16 +217,18 @@ def report(
     lines = [
         f"Served ({mode}): gunicorn {workers} workers x {threads} threads on 127.0.0.1, "
         f"{users} locust {who}, on the same machine",
-        f"{'server':<7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'server':<9} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'requests':>9} {'errors':>6} {'calls':>6} {'call errs':>9}",
     ]
     for r in results:
         lines.append(
-            f"{r.name:<7} {r.rps:>7.0f} {r.p50:>7.0f} {r.p95:>7.0f} {r.p99:>7.0f} "
+            f"{r.name:<9} {r.rps:>7.0f} {r.p50:>7.0f} {r.p95:>7.0f} {r.p99:>7.0f} "
             f"{r.requests:>9} {r.failures:>6} {r.calls:>6} {r.call_errors:>9}"
         )
-    if len(results) == 2 and results[1].rps:
-        lines.append(f"ours/floor throughput: {results[0].rps / results[1].rps:.2f}")
+    ours = sum(r.requests for r in results if r.name.startswith("ours"))
+    floor = sum(r.requests for r in results if r.name.startswith("floor"))
+    if floor:
+        lines.append(f"ours/floor throughput (all rounds): {ours / floor:.2f}")
     for r in results:
         for example in r.error_examples[:3]:
             lines.append(f"  {r.name} call error: {example.splitlines()[0]}")
