@@ -242,12 +242,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("-t", "--threads", type=int, default=2)
     parser.add_argument("--mode", choices=["calls", "webhooks", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=4, help="Alternations (seconds split).")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("locust") is None:
         print("bench.served needs locust: pip install -e '.[bench]'", file=sys.stderr)
         return
     for mode in ("calls", "webhooks") if args.mode == "both" else (args.mode,):
-        results = measure(args.seconds, args.users, args.workers, args.threads, mode)
+        results = measure(
+            args.seconds, args.users, args.workers, args.threads, mode, rounds=args.rounds
+        )
         print(report(results, args.workers, args.threads, args.users, mode))
 
 
