@@ -108,6 +108,14 @@ class LoadResult:
         return self.calls / self.seconds
 
 
+def _number(text: str) -> float:
+    """A figure from locust's CSV; "N/A" (no requests in the run) is NaN."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def run_locust(
     name: str,
     port: int,
@@ -153,11 +161,11 @@ def run_locust(
         name=name,
         requests=int(total["Request Count"]),
         failures=int(total["Failure Count"]),
-        rps=float(total["Requests/s"]),
-        p50=float(total["50%"]),
-        p95=float(total["95%"]),
-        p99=float(total["99%"]),
-        mean=float(total["Average Response Time"]),
+        rps=_number(total["Requests/s"]),
+        p50=_number(total["50%"]),
+        p95=_number(total["95%"]),
+        p99=_number(total["99%"]),
+        mean=_number(total["Average Response Time"]),
         calls=calls.get("calls", 0),
         call_errors=calls.get("call_errors", 0),
         outcomes=calls.get("outcomes", {}),
@@ -187,7 +195,7 @@ def measure(
                 port = free_port()
                 log = workdir / f"{kind}.log"
                 servers[kind] = (port, start_server(kind, port, workers, threads, log))
-            per_round = max(1, seconds // rounds)
+            per_round = max(3, seconds // rounds)
             for i in range(rounds):
                 order = ("ours", "floor") if i % 2 == 0 else ("floor", "ours")
                 for kind in order:
