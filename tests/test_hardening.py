@@ -429,3 +429,12 @@ def test_a_menu_file_that_is_not_utf8_is_refused(tmp_path):
     with pytest.raises(MenuError) as info:
         load_menu(path)
     assert_located(info.value)
+
+
+def test_queue_wait_documents_are_rendered_once_per_figures(app: Any):
+    renderer = app.extensions["ivr"].store.served.renderer
+    first = renderer.queue_wait("crime_queue", "en-GB", 1, 3, 95)
+    assert renderer.queue_wait("crime_queue", "en-GB", 1, 3, 95) is first
+    assert renderer.queue_wait("crime_queue", "en-GB", 2, 3, 95) != first
+    assert renderer.queue_wait("crime_queue", "en-GB", 1, 4, 95) != first
+    assert "cycle=2" in first
