@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from .config import from_env
-from .events import LogRecorder, Recorder
+from .events import LogRecorder, Recorder, Recorders
 from .store import MenuStore
 
 __all__ = ["create_app", "IVR"]
@@ -26,6 +26,8 @@ class IVR:
 
     store: MenuStore
     recorder: Recorder
+    journey: Any = None
+    """The :class:`ivr.journey.JourneyLog` when it is on (callbacks are stored there)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -35,10 +37,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     so a broken menu never goes into service.
     """
     from .menu import load_menu
+    from .request import WebhookRequest
     from .voice import UrlRoutes, bp
 
     # No open /static route: the softphone serves its files itself, behind its token.
     app = Flask(__name__, static_folder=None)
+    app.request_class = WebhookRequest
     app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
     if config:
         app.config.update(config)
@@ -63,8 +67,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         log.warning("IVR_NOW is set: the menu runs as if it were always %s", fixed.isoformat())
         app.config.setdefault("IVR_CLOCK", lambda: fixed)
     app.config.setdefault("IVR_CLOCK", _now)
-    recorder = app.config.get("IVR_RECORDER") or LogRecorder()
-    app.extensions["ivr"] = IVR(store=store, recorder=recorder)
+    journey = _journey_log(app.config, config or {})
+    recorder = app.config.get("IVR_RECORDER") or (
+        Recorders(LogRecorder(), journey) if journey is not None else LogRecorder()
+    )
+    app.extensions["ivr"] = IVR(store=store, recorder=recorder, journey=journey)
     app.register_blueprint(bp)
     if app.config.get("IVR_PHONE"):
         from .phone import init_app as init_phone
@@ -101,6 +108,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _journey_log(config: Mapping[str, Any], given: Mapping[str, Any]) -> Any:
+    """The durable journey log; None when IVR_JOURNEY_LOG is off, or in tests (TESTING) whose
+    config does not name a DATABASE_URL itself."""
+    if not config.get("IVR_JOURNEY_LOG", True):
+        return None
+    from .journey import JourneyLog
+
+    if config.get("IVR_JOURNEY") is not None:
+        journey = config["IVR_JOURNEY"]
+    elif config.get("TESTING") and not given.get("DATABASE_URL"):
+        return None  # tests opt in with a DATABASE_URL of their own
+    else:
+        journey = JourneyLog.from_config(config)
+    journey.start()
+    return journey
 
 
 def _logging(level: str) -> None:

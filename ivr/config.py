@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from dotenv import load_dotenv
 
 TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
 
 
 def _bool(value: str | None) -> bool:
@@ -82,4 +83,10 @@ def from_env(dotenv: bool = True) -> dict[str, Any]:
         "IVR_NOW": _moment("IVR_NOW"),
         "HOST": os.environ.get("HOST", "127.0.0.1"),
         "PORT": _int("PORT", 5000),
+        # The journey log (ivr/journey.py): where, and how caller numbers are kept.
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "").strip() or None,
+        "IVR_CALLER_STORAGE": os.environ.get("IVR_CALLER_STORAGE", "mask").strip().lower(),
+        "IVR_CALLER_HASH_KEY": os.environ.get("IVR_CALLER_HASH_KEY", "") or None,
+        "IVR_STORE_SPEECH": _bool(os.environ.get("IVR_STORE_SPEECH")),
+        "IVR_JOURNEY_LOG": os.environ.get("IVR_JOURNEY_LOG", "on").strip().lower() not in FALSE,
     }

@@ -53,6 +53,20 @@ class NodeNotFound(IVRError):
         super().__init__(f"no node named {node!r} in the menu")
 
 
+class JourneyError(IVRError):
+    """The journey log cannot do what was asked: a database fault, a bad setting or argument."""
+
+
+class CallbackNotFound(JourneyError):
+    """No callback request has the id (or id prefix) given."""
+
+    def __init__(self, callback_id: str, matches: int = 0) -> None:
+        self.callback_id = callback_id
+        self.matches = matches
+        why = "matches several callbacks" if matches > 1 else "matches no callback"
+        super().__init__(f"{callback_id!r} {why}")
+
+
 # --- The call simulator (ivr.caller): what Twilio would report as an "application error" ---
 
 

@@ -126,6 +126,34 @@ class Phrasebook(_Model):
     transfer_failed: Text = Field(
         "Sorry, we could not put you through.", description="Said when a transfer fails."
     )
+    # The callback offer (ivr/callback.py).
+    callback_offer: Text = Field(
+        "If you would rather be called back than hold, press 1 at any time.",
+        description="Said while holding in a queue that offers callbacks.",
+    )
+    callback_number: Text = Field(
+        "We will call you back on the number you are calling from, ending {last}. "
+        "To confirm, press 1. To give a different number, press 2.",
+        description="Asks to confirm the caller's own number; {last} is its last three digits.",
+    )
+    callback_enter: Text = Field(
+        "Please key in the U K phone number we should call you back on, starting with 0, "
+        "then press hash.",
+        description="Asks the caller to key a number for the callback.",
+    )
+    callback_invalid: Text = Field(
+        "Sorry, that is not a U K phone number we can call.",
+        description="Said when the keyed callback number is not a valid UK number.",
+    )
+    callback_confirmed: Text = Field(
+        "Thank you. We will call you back on {number} as soon as a call handler is free. "
+        "If your situation becomes an emergency, hang up and dial 999.",
+        description="Said before the caller leaves the queue; {number} is read digit by digit.",
+    )
+    callback_back_to_queue: Text = Field(
+        "You are still in the queue.",
+        description="Said when a caller goes back to holding without a callback.",
+    )
 
 
 class Defaults(_Model):
@@ -229,6 +257,20 @@ class Hold(_Model):
     )
 
 
+class CallbackOffer(_Model):
+    """Offer holding callers a callback, once the queue is long (both thresholds optional)."""
+
+    after_position: int | None = Field(
+        None, ge=1, le=5000, description="Offer once the caller's place in line is this or later."
+    )
+    after_wait: int | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="Offer once Twilio's average wait for the queue is this many seconds or more.",
+    )
+
+
 class QueueNode(_Node):
     """Put the caller in a Twilio queue until a call handler answers."""
 
@@ -243,6 +285,10 @@ class QueueNode(_Node):
     on_error: str = Field(description="Where a caller goes when Twilio cannot queue the call.")
     on_leave: str | None = Field(
         None, description="Where a caller goes after leaving the queue (default: on_error)."
+    )
+    callback: CallbackOffer | None = Field(
+        None,
+        description="Offer a callback instead of holding (needs on_leave: usually a goodbye).",
     )
 
 
@@ -831,7 +877,12 @@ def _texts(model: BaseModel, path: str) -> Iterator[tuple[str, Any]]:
             yield sub, value
 
 
-_ALLOWED_PLACEHOLDERS = {"position": {"position"}, "wait": {"minutes"}}
+_ALLOWED_PLACEHOLDERS = {
+    "position": {"position"},
+    "wait": {"minutes"},
+    "callback_number": {"last"},
+    "callback_confirmed": {"number"},
+}
 
 
 def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
@@ -923,6 +974,14 @@ def _check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
             ref(f"{base}.on_full", node.on_full)
             ref(f"{base}.on_error", node.on_error)
             ref(f"{base}.on_leave", node.on_leave)
+            if node.callback is not None and node.on_leave is None:
+                errors.append(
+                    Problem(
+                        f"{base}.on_leave",
+                        "a queue that offers callbacks needs on_leave: where a caller goes "
+                        "after leaving the queue to be called back (e.g. a goodbye)",
+                    )
+                )
             if node.hold.music is not None and not _URL.match(node.hold.music):
                 errors.append(
                     Problem(f"{base}.hold.music", f"{node.hold.music!r} is not an http(s) URL")

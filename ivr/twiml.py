@@ -14,6 +14,7 @@ from typing import Protocol
 
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
 
+from .callback import CallbackFlow
 from .menu import (
     TWILIO_HOLD_MUSIC,
     Announcement,
@@ -57,6 +58,19 @@ class Routes(Protocol):
         """Where a key pressed during the start-of-call announcements goes."""
         ...
 
+    def queue_callback(
+        self,
+        node_id: str,
+        language: str,
+        step: str,
+        cycle: int,
+        position: int,
+        wait: int,
+        attempt: int = 1,
+    ) -> str:
+        """A step of the callback offer (ivr/callback.py)."""
+        ...
+
 
 class Renderer:
     """Renders one menu's nodes to TwiML strings, caching all that never changes."""
@@ -67,6 +81,9 @@ class Renderer:
         # Per instance, so a reloaded menu gets a fresh cache and the old one is freed.
         self.step = lru_cache(maxsize=4096)(self._step)
         self.apology = lru_cache(maxsize=256)(self._apology)
+        # A wait document depends on the cycle and the caller's figures, but callers in one
+        # queue share them (position 3 in cycle 2 sounds the same to everyone): render once.
+        self.queue_wait = lru_cache(maxsize=8192)(self.queue_wait)  # type: ignore[method-assign]
         self.last_resort = self._last_resort()
 
     # -- building blocks ----------------------------------------------------------
@@ -253,13 +270,26 @@ class Renderer:
         return str(r)
 
     def queue_wait(
-        self, node_id: str, language: str, cycle: int, position: int, avg_wait: int
+        self,
+        node_id: str,
+        language: str,
+        cycle: int,
+        position: int,
+        avg_wait: int,
+        offer_callback: bool = False,
     ) -> str:
-        """The waitUrl document: position, expected wait, messages, 999 reminder, music."""
+        """The waitUrl document: position, expected wait, messages, 999 reminder, music.
+
+        With ``offer_callback`` all of it plays inside a ``<Gather>`` offering a callback.
+        """
         menu = self.menu
         node: QueueNode = menu.node(node_id)
         hold = node.hold
-        r = VoiceResponse()
+        response = VoiceResponse()
+        r: VoiceResponse | Gather = response
+        if offer_callback:
+            r = CallbackFlow(menu, self.routes).offer(node_id, language, cycle, position, avg_wait)
+            response.append(r)
         if hold.announce_position and position:
             self._say(r, menu.phrase("position", language).format(position=position), language)
             if avg_wait:
@@ -278,8 +308,8 @@ class Renderer:
             r.play(hold.music)
         else:
             r.pause(length=hold.pause or 10)
-        r.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
-        return str(r)
+        response.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
+        return str(response)
 
 
 def queue_step(menu: Menu, node_id: str, language: str, result: str) -> Step | None:

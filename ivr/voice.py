@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
+from .callback import CallbackFlow, offered
+from .errors import IVRError
 from .events import Event, mask_number
 from .menu import Menu, MenuNode, QueueNode, Step, TransferNode
 from .security import require_twilio_signature
@@ -58,7 +61,9 @@ class UrlRoutes:
         return f"{self.prefix}/menu/{node_id}{self._q(language, attempt=attempt)}"
 
     def queue_wait(self, node_id: str, language: str, cycle: int) -> str:
-        return f"{self.prefix}/queue/{node_id}/wait{self._q(language, cycle=cycle)}"
+        # Quoted: a caller held for a queue node gone in an edit keeps the id the URL had.
+        node = quote(node_id, safe="")
+        return f"{self.prefix}/queue/{node}/wait{self._q(language, cycle=cycle)}"
 
     def queue_result(self, node_id: str, language: str) -> str:
         return f"{self.prefix}/queue/{node_id}/result{self._q(language)}"
@@ -71,6 +76,19 @@ class UrlRoutes:
 
     def announcement(self, language: str) -> str:
         return f"{self.prefix}/announcement{self._q(language)}"
+
+    def queue_callback(
+        self,
+        node_id: str,
+        language: str,
+        step: str,
+        cycle: int,
+        position: int,
+        wait: int,
+        attempt: int = 1,
+    ) -> str:
+        q = self._q(language, cycle=cycle, position=position, wait=wait, attempt=attempt)
+        return f"{self.prefix}/queue/{node_id}/callback/{step}{q}"
 
 
 def served() -> Served:
@@ -86,22 +104,35 @@ def record(event: Event) -> None:
     current_app.extensions["ivr"].recorder.record(event)
 
 
+# The full header, so no request works out "text/xml; charset=utf-8" from the mimetype again.
+TWIML_TYPE = "text/xml; charset=utf-8"
+
+
 def twiml(body: str) -> Response:
-    return current_app.response_class(body, mimetype="text/xml")
+    return current_app.response_class(body, content_type=TWIML_TYPE)
+
+
+def param(source: Mapping[str, str], name: str, default: str = "") -> str:
+    """``source.get(name, default)``; werkzeug's ``get`` builds an HTTP error for every
+    missing name before returning the default, which is most of the cost of a webhook's
+    optional parameters (``lang``, ``SpeechResult``)."""
+    return source[name] if name in source else default
 
 
 def call_sid() -> str:
-    return request.form.get("CallSid", "")[:64]
+    return param(request.form, "CallSid")[:64]
 
 
 def language(menu: Menu) -> str:
-    return menu.language(request.args.get("lang"))
+    return menu.language(param(request.args, "lang") or None)
 
 
-def int_param(source: dict, name: str, default: int, low: int, high: int) -> int:
+def int_param(source: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """An integer from the query or form, clamped; anything unusable is the default."""
+    if name not in source:
+        return default
     try:
-        return min(max(int(source.get(name, default)), low), high)
+        return min(max(int(source[name]), low), high)
     except (TypeError, ValueError):
         return default
 
@@ -201,8 +232,8 @@ def choose(node_id: str) -> Response:
     attempt = int_param(request.args, "attempt", 1, 1, 10)
     step = s.menu.choose(
         node_id,
-        request.form.get("Digits", "")[:32],
-        request.form.get("SpeechResult", "")[:500],
+        param(request.form, "Digits")[:32],
+        param(request.form, "SpeechResult")[:500],
         attempt,
         lang,
     )
@@ -249,7 +280,57 @@ def queue_wait(node_id: str) -> Response:
             },
         )
     )
-    return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, avg_wait))
+    node = s.menu.node(node_id)
+    offer = current_app.extensions["ivr"].journey is not None and offered(node, position, avg_wait)
+    return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, avg_wait, offer))
+
+
+@bp.post("/queue/<node_id>/callback/<step>")
+@require_twilio_signature
+def queue_callback(node_id: str, step: str) -> Response:
+    """A step of the callback offer made while holding (ivr/callback.py)."""
+    s = served()
+    lang = language(s.menu)
+    ivr = current_app.extensions["ivr"]
+    cycle = int_param(request.args, "cycle", 0, 0, 1_000_000)
+    position = int_param(request.args, "position", 0, 0, 100_000)
+    wait = int_param(request.args, "wait", 0, 0, 10_000_000)
+    attempt = int_param(request.args, "attempt", 1, 1, 10)
+    node = s.menu.nodes.get(node_id)
+    if not isinstance(node, QueueNode) or ivr.journey is None:
+        return twiml(s.renderer.plain_hold(node_id[:64], lang, cycle))
+    digits = request.form.get("Digits", "")[:16]
+    flow = CallbackFlow(s.menu, s.renderer.routes)
+    result = flow.step(
+        node_id, lang, step, digits, request.form.get("From"), cycle, position, wait, attempt
+    )
+    if result.number is not None:
+        try:
+            ivr.journey.request_callback(
+                call_sid(),
+                result.number,
+                queue=node.queue,
+                node=node_id,
+                position=position,
+                wait=wait,
+            )
+        except IVRError:
+            log.exception("call %s: callback request could not be stored", call_sid())
+            return twiml(s.renderer.queue_wait(node_id, lang, cycle, position, wait))
+    else:
+        record(
+            Event(
+                call_sid(),
+                "callback-offer",
+                node=node_id,
+                language=lang,
+                # The keyed number is personal data: only whether it was valid is kept.
+                key=digits[:1] if step != "number" else None,
+                outcome=result.outcome,
+                detail={"step": step[:16], "attempt": attempt},
+            )
+        )
+    return twiml(result.twiml)
 
 
 @bp.post("/queue/<node_id>/result")
@@ -269,7 +350,10 @@ def queue_result(node_id: str) -> Response:
             node=node_id,
             language=lang,
             outcome=result or "unknown",
-            detail={"queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000)},
+            detail={
+                "queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000),
+                "next": None if step is None else step.node,
+            },
         )
     )
     return twiml(HANGUP if step is None else s.renderer.render(step))
@@ -292,7 +376,10 @@ def transfer_result(node_id: str) -> Response:
             node=node_id,
             language=lang,
             outcome=status or "unknown",
-            detail={"duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000)},
+            detail={
+                "duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000),
+                "next": None if step is None else step.node,
+            },
         )
     )
     return twiml(HANGUP if step is None else s.renderer.render(step))

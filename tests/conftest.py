@@ -148,3 +148,11 @@ def twilio(client: Any) -> Twilio:
 @pytest.fixture
 def runner(app: Any) -> Any:
     return app.test_cli_runner()
+
+
+@pytest.fixture(autouse=True)
+def _journey_log_in_tmp(tmp_path_factory, monkeypatch):
+    """Apps built without TESTING (``ivr call`` in-process, the softphone) keep their journey
+    log in a temporary folder, not in the working directory."""
+    folder = tmp_path_factory.mktemp("journeys")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{folder / 'journeys.db'}")

@@ -1,0 +1,238 @@
+"""The journey log's commands: ``ivr journey``, ``ivr report``, ``ivr purge``, ``ivr callbacks``.
+
+Thin: each opens the log, calls the library and prints. Library errors become
+``click.ClickException`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import IVRError
+from .journey import JourneyLog, describe, local_time, parse_time
+
+database_option = click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="SQLAlchemy URL of the journey log (default: DATABASE_URL, else sqlite:///ivr-journeys.db).",
+)
+
+
+@contextmanager
+def opened(database: str | None) -> Iterator[JourneyLog]:
+    """The journey log named by ``--database`` or the settings, closed afterwards."""
+    from .config import from_env
+
+    settings: dict[str, Any] = from_env()
+    if database:
+        settings["DATABASE_URL"] = database
+    try:
+        log = JourneyLog.from_config(settings)
+    except IVRError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield log
+    except IVRError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        log.close()
+
+
+def _menu(path: str | None) -> Any:
+    """The menu the calls went through, if it loads: it names queues and the nodes that end
+    a call by design. A named file must load; the default one may be missing."""
+    from .config import from_env
+    from .menu import load_menu
+
+    try:
+        return load_menu(path or from_env()["IVR_MENU_FILE"])
+    except (IVRError, OSError) as exc:
+        if path:
+            raise click.BadParameter(str(exc), param_hint="--menu") from None
+        return None
+
+
+@click.command("journey")
+@click.argument("call_sid", required=False)
+@click.option("--last", type=int, default=20, show_default=True, help="Calls to list.")
+@database_option
+def journey(call_sid: str | None, last: int, database: str | None) -> None:
+    """Print one call's path step by step; without CALLSID, list the latest calls.
+
+    Times are UK time; +s is seconds since the call started.
+
+    Example:
+
+        ivr journey CA0123456789abcdef0123456789abcdef
+    """
+    with opened(database) as log:
+        if not call_sid:
+            rows = log.recent_calls(last)
+            if not rows:
+                click.echo("No calls recorded yet.")
+            for c in rows:
+                click.echo(
+                    f"{c.call_sid}  {local_time(c.started)}  {c.status or 'in progress':<11}  "
+                    f"{'' if c.duration is None else str(c.duration) + 's':>6}  {c.caller or ''}"
+                )
+            return
+        steps = log.journey(call_sid)
+        call = log.call(call_sid)
+    if not steps:
+        raise click.ClickException(f"no call {call_sid} in the journey log")
+    start = steps[0].at
+    if call is not None:
+        click.echo(
+            f"Call {call_sid} from {call.caller or 'an unrecorded number'}, "
+            f"started {local_time(call.started)}"
+            + (f", {call.status}" if call.status else ", still in progress")
+            + (f" after {call.duration}s" if call.duration is not None else "")
+        )
+    for n, e in enumerate(steps, 1):
+        click.echo(f"{n:>3}. {local_time(e.at, '%H:%M:%S')} +{e.at - start:6.1f}s  {describe(e)}")
+
+
+@click.command("report")
+@click.option("--since", help="From: 2026-11-01, 2026-11-01T09:00 (UK time) or 7d (ago).")
+@click.option("--until", help="Until (not included), in the same forms.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to FILE."
+)
+@click.option(
+    "--menu",
+    "menu_file",
+    type=click.Path(dir_okay=False),
+    help="The menu file the calls used (default: IVR_MENU_FILE, else menus.json).",
+)
+@database_option
+def report(
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    output: str | None,
+    menu_file: str | None,
+    database: str | None,
+) -> None:
+    """Summarise calls: choices, hang-ups, invalid keys and silence, queue times, transfers,
+    callbacks.
+
+    --format html writes one self-contained page with charts, to open in any browser.
+
+    Example:
+
+        ivr report --since 7d --format html --output report.html
+    """
+    from .report import render
+
+    try:
+        start = parse_time(since) if since else None
+        end = parse_time(until) if until else None
+    except IVRError as exc:
+        raise click.BadParameter(str(exc)) from None
+    menu = _menu(menu_file)
+    with opened(database) as log:
+        figures = log.report(start, end, menu=menu)
+    title = f"{menu.file.name} — call report" if menu is not None and menu.file.name else None
+    text = render(figures, fmt, title)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {fmt} report on {figures.calls['total']} call(s) to {output}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@click.command("purge")
+@click.option(
+    "--older-than", "older_than", required=True, help="Age to delete beyond: 90d, 12h, 30m."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@database_option
+def purge(older_than: str, yes: bool, database: str | None) -> None:
+    """Delete calls, their steps and callback requests older than a given age (retention).
+
+    Example:
+
+        ivr purge --older-than 90d --yes
+    """
+    from .journey import parse_duration
+
+    try:
+        age = parse_duration(older_than)
+    except IVRError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete everything recorded more than {older_than} ago?", abort=True)
+    with opened(database) as log:
+        counts = log.purge(age)
+    click.echo(
+        f"Deleted {counts['calls']} call(s), {counts['events']} step(s) and "
+        f"{counts['callbacks']} callback request(s) older than {older_than}."
+    )
+
+
+@click.group("callbacks", invoke_without_command=True)
+@database_option
+@click.pass_context
+def callbacks(ctx: click.Context, database: str | None) -> None:
+    """List callers waiting for a callback, oldest first.
+
+    Example:
+
+    \b
+        ivr callbacks
+        ivr callbacks done 3f2a9c1e
+    """
+    ctx.obj = {"database": database}
+    if ctx.invoked_subcommand is not None:
+        return
+    with opened(database) as log:
+        waiting = log.pending_callbacks()
+    if not waiting:
+        click.echo("No callbacks waiting.")
+        return
+    for cb in waiting:
+        where = cb.queue or cb.node or "-"
+        place = f"position {cb.position}" if cb.position else "position -"
+        wait = f"expected wait {cb.wait // 60}m" if cb.wait else "expected wait -"
+        click.echo(
+            f"{cb.id[:8]}  {local_time(cb.requested_at)}  call {cb.number}  "
+            f"queue {where} ({place}, {wait})  chose: {' > '.join(cb.path) or '-'}  "
+            f"[{cb.call_sid}]"
+        )
+
+
+@callbacks.command("done")
+@click.argument("callback_id")
+@click.option("--notes", help="What happened, kept with the request.")
+@database_option
+@click.pass_context
+def callbacks_done(
+    ctx: click.Context, callback_id: str, notes: str | None, database: str | None
+) -> None:
+    """Mark a callback done (ID: the first characters shown by `ivr callbacks`).
+
+    Example:
+
+        ivr callbacks done 3f2a9c1e --notes "called back, crime reported"
+    """
+    with opened(database or (ctx.obj or {}).get("database")) as log:
+        cb = log.complete_callback(callback_id, notes)
+    click.echo(f"Callback {cb.id[:8]} to {cb.number} marked done at {local_time(cb.done_at)}.")
+
+
+COMMANDS = (journey, report, purge, callbacks)
