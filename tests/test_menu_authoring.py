@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -319,3 +320,21 @@ def test_a_language_twilio_cannot_recognise_is_keys_only_with_a_warning() -> Non
     node = menu.node("welcome")
     assert menu.speech_enabled(node, "en-GB") is True
     assert menu.speech_enabled(node, "cy-GB") is False
+
+
+def test_a_language_choice_needs_only_the_language_it_offers() -> None:
+    data = json.loads(Path(__file__).resolve().parent.parent.joinpath("menus.json").read_text())
+    options = data["nodes"]["language"]["options"]
+    assert [o["say"] for o in options] == [
+        {"en-GB": "For English, press 1."},
+        {"cy-GB": "I barhau yn Gymraeg, pwyswch 2."},
+    ]
+    menu = parse_menu(json.dumps(data))
+    # Asked for another language, the one text it has is the answer.
+    assert menu.text(options[1]["say"], "en-GB") == "I barhau yn Gymraeg, pwyswch 2."
+    options[1]["say"] = {"en-GB": "Welsh, press 2."}
+    with pytest.raises(MenuError) as info:
+        parse_menu(json.dumps(data, indent=2))
+    [problem] = info.value.problems
+    assert problem.path == "nodes.language.options[1].say"
+    assert problem.message == "has no cy-GB text (the language it offers)"
