@@ -25,10 +25,14 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(VENV)/.installed
+$(VENV)/.bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python -m bench
 
-soak: $(VENV)/.installed
+soak: $(VENV)/.bench
 	$(BIN)/python -m bench.soak
 
 clean:

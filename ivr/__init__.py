@@ -36,10 +36,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     so a broken menu never goes into service.
     """
     from .menu import load_menu
+    from .request import WebhookRequest
     from .voice import UrlRoutes, bp
 
     # No open /static route: the softphone serves its files itself, behind its token.
     app = Flask(__name__, static_folder=None)
+    app.request_class = WebhookRequest
     app.config.from_mapping(from_env(dotenv=not (config or {}).get("TESTING")))
     if config:
         app.config.update(config)

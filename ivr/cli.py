@@ -103,6 +103,72 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
     app.run(host=host, port=port, debug=debug)
 
 
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (PORT or 5000).")
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Worker processes (default IVR_WORKERS, else 2 x CPUs + 1).",
+)
+@click.option(
+    "-t",
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads per worker (default IVR_THREADS, else 2).",
+)
+@click.option(
+    "--menu", "menu_file", type=click.Path(dir_okay=False), help="Menu file (IVR_MENU_FILE)."
+)
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+    menu_file: str | None,
+    access_log: bool,
+) -> None:
+    """Serve the webhooks in production, under gunicorn.
+
+    Any worker serves any step of any call (the call's state is in the URLs). The menu is
+    checked before the workers start, and a broken one stops the server from starting.
+    Put a TLS proxy (or a tunnel) in front; set PUBLIC_BASE_URL to the URL Twilio calls.
+
+    Example:
+
+        TWILIO_AUTH_TOKEN=... ivr serve --host 0.0.0.0 --port 8000 --workers 4
+    """
+    from .config import from_env
+    from .serve import Server, gunicorn_options
+
+    if menu_file:
+        os.environ["IVR_MENU_FILE"] = menu_file
+    try:
+        settings = from_env()
+        load_menu(settings["IVR_MENU_FILE"])
+        if settings.get("IVR_PHONE") and workers is None and not os.environ.get("IVR_WORKERS"):
+            # The softphone's calls live in one process's memory: one worker, many threads.
+            click.echo("IVR_PHONE is on: one worker, so the softphone sees all its calls", err=True)
+            workers, threads = 1, threads or 8
+        options = gunicorn_options(host, port, workers, threads, access_log)
+    except MenuError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not settings["TWILIO_AUTH_TOKEN"] and not settings["IVR_ALLOW_UNSIGNED"]:
+        click.echo("warning: TWILIO_AUTH_TOKEN is not set: every webhook will answer 403", err=True)
+    click.echo(
+        f"ivr101 on {options['bind'][0]}: {options['workers']} workers x "
+        f"{options['threads']} threads, menu {settings['IVR_MENU_FILE']}",
+        err=True,
+    )
+    Server(options).run()
+
+
 # --- `ivr call`: the caller simulator (ivr.caller) -------------------------------------------
 
 _STEP_OPTIONS = {"--press": "press", "--say": "say", "--silence": "silence", "--hangup": "hangup"}

@@ -7,10 +7,11 @@ The default recorder only logs (with the caller's number masked); the journey lo
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +31,27 @@ def mask_number(number: str | None) -> str:
     keep_head = 3  # "+44"
     middle = _DIGITS.sub("*", number[keep_head:-3])
     return number[:keep_head] + middle + number[-3:]
+
+
+class _Ids:
+    """Unique event ids, 32 hex digits like ``uuid4().hex`` at a tenth of the cost.
+
+    A random prefix per process (drawn again in a forked worker) and a counter.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_event_id = _Ids()
 
 
 @dataclass(frozen=True)
@@ -53,7 +75,7 @@ class Event:
     caller: str | None = None
     """The caller's number: masked or hashed by the recorder before it is stored."""
     at: float = field(default_factory=time.time)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_event_id)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -74,6 +74,9 @@ class Renderer:
         # Per instance, so a reloaded menu gets a fresh cache and the old one is freed.
         self.step = lru_cache(maxsize=4096)(self._step)
         self.apology = lru_cache(maxsize=256)(self._apology)
+        # A wait document depends on the cycle and the caller's figures, but callers in one
+        # queue share them (position 3 in cycle 2 sounds the same to everyone): render once.
+        self.queue_wait = lru_cache(maxsize=8192)(self.queue_wait)  # type: ignore[method-assign]
         self.last_resort = self._last_resort()
 
     # -- building blocks ----------------------------------------------------------

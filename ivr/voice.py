@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
@@ -59,7 +60,9 @@ class UrlRoutes:
         return f"{self.prefix}/menu/{node_id}{self._q(language, attempt=attempt)}"
 
     def queue_wait(self, node_id: str, language: str, cycle: int) -> str:
-        return f"{self.prefix}/queue/{node_id}/wait{self._q(language, cycle=cycle)}"
+        # Quoted: a caller held for a queue node gone in an edit keeps the id the URL had.
+        node = quote(node_id, safe="")
+        return f"{self.prefix}/queue/{node}/wait{self._q(language, cycle=cycle)}"
 
     def queue_result(self, node_id: str, language: str) -> str:
         return f"{self.prefix}/queue/{node_id}/result{self._q(language)}"
@@ -92,22 +95,35 @@ def record(event: Event) -> None:
     current_app.extensions["ivr"].recorder.record(event)
 
 
+# The full header, so no request works out "text/xml; charset=utf-8" from the mimetype again.
+TWIML_TYPE = "text/xml; charset=utf-8"
+
+
 def twiml(body: str) -> Response:
-    return current_app.response_class(body, mimetype="text/xml")
+    return current_app.response_class(body, content_type=TWIML_TYPE)
+
+
+def param(source: Mapping[str, str], name: str, default: str = "") -> str:
+    """``source.get(name, default)``; werkzeug's ``get`` builds an HTTP error for every
+    missing name before returning the default, which is most of the cost of a webhook's
+    optional parameters (``lang``, ``SpeechResult``)."""
+    return source[name] if name in source else default
 
 
 def call_sid() -> str:
-    return request.form.get("CallSid", "")[:64]
+    return param(request.form, "CallSid")[:64]
 
 
 def language(menu: Menu) -> str:
-    return menu.language(request.args.get("lang"))
+    return menu.language(param(request.args, "lang") or None)
 
 
-def int_param(source: dict, name: str, default: int, low: int, high: int) -> int:
+def int_param(source: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """An integer from the query or form, clamped; anything unusable is the default."""
+    if name not in source:
+        return default
     try:
-        return min(max(int(source.get(name, default)), low), high)
+        return min(max(int(source[name]), low), high)
     except (TypeError, ValueError):
         return default
 
@@ -162,8 +178,8 @@ def choose(node_id: str) -> Response:
     attempt = int_param(request.args, "attempt", 1, 1, 10)
     step = s.menu.choose(
         node_id,
-        request.form.get("Digits", "")[:32],
-        request.form.get("SpeechResult", "")[:500],
+        param(request.form, "Digits")[:32],
+        param(request.form, "SpeechResult")[:500],
         attempt,
         lang,
     )
