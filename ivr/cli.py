@@ -259,6 +259,15 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
     show_default=True,
     help="What a <Dial> gets.",
 )
+@click.option(
+    "--status-callback",
+    metavar="URL",
+    help="Post Twilio's call status callback here when the call ends (relative to the target "
+    "URL allowed). Default: the app's /status in-process, none with --url.",
+)
+@click.option(
+    "--no-status-callback", is_flag=True, help="Send no status callback at the end of the call."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the events and outcome as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show each request and redirect.")
 @click.pass_context
@@ -277,6 +286,8 @@ def call(
     queue: str,
     waits: int,
     dial_status: str,
+    status_callback: str | None,
+    no_status_callback: bool,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -287,6 +298,11 @@ def call(
     (the caller hangs up when they run out), the transcript and outcome are printed, and
     the exit status is 1 if the app made an error Twilio would report.
 
+    When the call ends, Twilio's status callback (CallStatus, CallDuration in simulated
+    seconds) goes to this app's /status in-process, which closes the call's journey
+    (`ivr journey CALLSID`); with --url only when --status-callback is given. A failing
+    status callback is a warning, not an application error.
+
     Example:
 
         ivr call --press 1 --press 2
@@ -294,6 +310,8 @@ def call(
         ivr call --say "report a crime" --queue-full --json
 
         ivr call --url http://127.0.0.1:5000/voice --auth-token "$TWILIO_AUTH_TOKEN"
+
+        ivr call --url http://127.0.0.1:5000/voice --status-callback /status --press 1
     """
     import json
     import secrets
@@ -337,9 +355,15 @@ def call(
             raise click.ClickException(str(exc)) from None
         transport = WSGITransport(app)
         target = "http://localhost/voice"
+        journey = app.extensions["ivr"].journey
+        # Our own app has a /status route: the callback closes the call's journey.
+        status_callback = status_callback or "/status"
     else:
         transport = HTTPTransport()
         target = url
+        journey = None
+    if no_status_callback:
+        status_callback = None
 
     interactive = not steps
 
@@ -372,6 +396,7 @@ def call(
         auth_token=auth_token or None,
         from_number=from_number,
         to_number=to_number,
+        status_callback=status_callback,
         on_event=show if interactive and not as_json else None,
     )
     if not as_json:
@@ -381,6 +406,8 @@ def call(
     finally:
         if isinstance(transport, HTTPTransport):
             transport.close()
+        if journey is not None:
+            journey.close()  # written before this command returns: `ivr journey` sees it
     outcome = record.outcome
     assert outcome is not None
     if as_json:
@@ -391,6 +418,8 @@ def call(
                 show(event)
         if outcome.error is None:
             click.echo(f"Outcome: {outcome.summary()}")
+    for warning in record.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if outcome.error is not None:
         raise click.ClickException(outcome.error.describe())
 

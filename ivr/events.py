@@ -89,12 +89,16 @@ class Recorder(Protocol):
     def close(self) -> None: ...
 
 
-class LogRecorder:
-    """Log each event on the ``ivr.calls`` logger, caller number masked."""
+class _Line:
+    """An event as one log line, formatted only when (and where) a handler writes it."""
 
-    def record(self, event: Event) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+    def __str__(self) -> str:
+        event = self.event
         parts = [f"call={event.call_sid}", f"step={event.kind}"]
         for name in ("node", "key", "option", "outcome", "language"):
             value = getattr(event, name)
@@ -103,7 +107,15 @@ class LogRecorder:
         if event.caller:
             parts.append(f"from={mask_number(event.caller)}")
         parts.extend(f"{k}={v}" for k, v in event.detail.items())
-        log.info(" ".join(parts))
+        return " ".join(parts)
+
+
+class LogRecorder:
+    """Log each event on the ``ivr.calls`` logger, caller number masked."""
+
+    def record(self, event: Event) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s", _Line(event))
 
     def close(self) -> None:
         pass

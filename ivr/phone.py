@@ -522,6 +522,7 @@ def start_call() -> Response:
         WSGITransport(mounted(app, urlsplit(base).path)),
         f"{base}/voice",
         auth_token=config["TWILIO_AUTH_TOKEN"] or None,
+        status_callback=f"{base}/status",  # closes the call's journey, as Twilio's would
         step_timeout=float(config["IVR_PHONE_STEP_SECONDS"]),
         idle_timeout=float(config["IVR_PHONE_IDLE_SECONDS"]),
     )

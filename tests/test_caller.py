@@ -388,10 +388,19 @@ def test_dial_with_action_posts_the_status_and_skips_the_rest():
 
 def test_completed_dial_posts_its_duration():
     app = flask_app(
-        {"/voice": lambda: xml('<Dial action="/d">999</Dial>'), "/d": lambda: xml("<Hangup/>")}
+        {
+            "/voice": lambda: xml('<Dial action="/d">999</Dial><Say>never</Say>'),
+            "/d": lambda: xml("<Say>Thanks</Say><Hangup/>"),
+        }
     )
-    params = last_params(call(app, dial=DialResult("completed", 42)))
-    assert (params["DialCallStatus"], params["DialCallDuration"]) == ("completed", "42")
+    record = call(app, dial=DialResult("completed", 42))
+    sent = record.requests[-1]
+    assert sent.url == BASE + "/d"
+    assert (sent.params["DialCallStatus"], sent.params["DialCallDuration"]) == ("completed", "42")
+    assert sent.params["CallStatus"] == "in-progress"
+    # The action's answer runs; the verb after <Dial> does not.
+    assert [e.text for e in record.of_kind("say")] == ["Thanks"]
+    assert record.of_kind("say")[0].at == 42
 
 
 # -- Enqueue --------------------------------------------------------------------------------
@@ -426,6 +435,36 @@ def test_wait_url_is_polled_with_queue_parameters_until_a_handler_answers():
     assert record.outcome.kind == "enqueued"
     assert (record.outcome.queue, record.outcome.queue_result) == ("crime", "bridged")
     assert_all_signed(record)
+
+
+def test_after_a_bridged_call_twilio_requests_the_action_and_runs_its_answer():
+    # Twilio: "dequeued via <Dial>: the action URL is hit once the bridged parties disconnect".
+    app = queue_app("<Say>Hold</Say><Pause length='5'/>")
+    record = call(app, queue_waits=2, handler_seconds=90)
+    sent = record.requests[-1]
+    assert sent.url == BASE + "/after"
+    queue_sid = record.requests[1].params["QueueSid"]
+    wait_times = [int(r.params["QueueTime"]) for r in record.requests if r.url.endswith("/wait")]
+    assert {k: sent.params[k] for k in ("QueueResult", "QueueSid", "QueueTime", "CallStatus")} == {
+        "QueueResult": "bridged",
+        "QueueSid": queue_sid,
+        "QueueTime": str(record.of_kind("queue-result")[0].seconds),
+        "CallStatus": "in-progress",  # the handler hung up; the caller is still on the line
+    }
+    assert int(sent.params["QueueTime"]) > wait_times[-1]
+    assert not {"QueuePosition", "AvgQueueTime"} & set(sent.params)
+    assert [e.text for e in record.of_kind("say")][-1] == "Queue result bridged"
+    # The conversation counts in the call's time, not in the queue time.
+    assert record.of_kind("request")[-1].at >= 90 + int(sent.params["QueueTime"])
+    assert_all_signed(record)
+
+
+def test_after_a_bridged_call_without_action_the_next_verb_runs():
+    app = queue_app("<Say>Hold</Say>", enqueue_attrs="")
+    record = call(app)
+    assert record.of_kind("say")[-1].text == "next verb"
+    assert record.outcome.queue_result == "bridged"
+    assert len(record.requests) == 2
 
 
 def test_leave_from_a_gather_in_the_wait_url():
@@ -635,6 +674,131 @@ def test_an_error_after_some_speech_keeps_what_was_heard():
     assert record.outcome.heard == ("Welcome",)
     assert record.outcome.error.status == 404
     assert "HTTP 404" in transcript(record)
+
+
+# -- the status callback --------------------------------------------------------------------
+
+
+def status_app(status: int = 204, **routes: Callable[[], object]) -> Flask:
+    def status_route():
+        return ("", status)
+
+    return flask_app({"/status": status_route} | {f"/{k}": v for k, v in routes.items()})
+
+
+def status_request(record: CallRecord):
+    (sent,) = [r for r in record.requests if urlsplit(r.url).path == "/status"]
+    assert sent is record.requests[-1]
+    return sent
+
+
+def test_the_status_callback_closes_every_call_signed_with_its_duration():
+    app = status_app(
+        voice=lambda: xml(
+            '<Gather action="/menu" numDigits="1"><Say>one two three four five</Say></Gather>'
+        ),
+        menu=lambda: xml("<Say>six seven</Say><Pause length='3'/><Hangup/>"),
+    )
+    record = call(app, Input.press("1"), status_callback="/status")
+    sent = status_request(record)
+    assert sent.method == "POST"
+    assert sent.url == BASE + "/status"
+    assert sent.status == 204
+    params = dict(sent.params)
+    timestamp = params.pop("Timestamp")
+    assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} (\+0000|GMT)", timestamp)
+    # 5 words at 2.5 a second, 2 words, a 3 s pause: 5.8 s, rounded up.
+    assert params == record.requests[0].params | {
+        "CallStatus": "completed",
+        "CallDuration": "6",
+        "CallbackSource": "call-progress-events",
+        "SequenceNumber": "0",
+    }
+    assert_all_signed(record)
+    (event,) = record.of_kind("status-callback")
+    assert (event.result, event.seconds, event.status) == ("completed", 6.0, 204)
+    assert record.warnings == []
+    assert record.outcome.kind == "message"
+    assert "status callback: CallStatus=completed, CallDuration=6s" in transcript(record)
+
+
+@pytest.mark.parametrize(
+    ("document", "steps", "status", "duration"),
+    [
+        ("<Gather><Say>Hello there</Say></Gather>", [Input.hangup()], "completed", "1"),
+        ('<Reject reason="busy"/>', [], "busy", "0"),
+        ("<Reject/>", [], "no-answer", "0"),
+        ("<Say>Hello there</Say><Reject/>", [], "completed", "1"),
+        ("<Say>Hello there</Say>", [], "completed", "1"),
+    ],
+)
+def test_status_callback_for_each_way_a_call_ends(document, steps, status, duration):
+    app = status_app(voice=lambda: xml(document))
+    record = call(app, *steps, status_callback=BASE + "/status")
+    params = status_request(record).params
+    assert (params["CallStatus"], params["CallDuration"]) == (status, duration)
+    assert_all_signed(record)
+
+
+def test_an_application_error_still_gets_its_status_callback():
+    app = status_app(voice=lambda: ("<html>oops</html>", 500, {"Content-Type": "text/html"}))
+    record = call(app, status_callback="/status")
+    assert isinstance(record.outcome.error, HTTPStatusError)
+    params = status_request(record).params
+    # Twilio answers the call to say its application-error message (9 words, 3.6 s).
+    assert (params["CallStatus"], params["CallDuration"]) == ("completed", "4")
+    assert_all_signed(record)
+
+
+def test_a_failing_status_callback_is_a_warning_not_an_application_error():
+    app = status_app(500, voice=lambda: xml("<Say>Bye</Say>"))
+    record = call(app, status_callback="/status")
+    assert record.outcome.kind == "message" and record.outcome.error is None
+    assert record.warnings == [f"status callback {BASE}/status answered HTTP 500"]
+    assert record.as_dict()["warnings"] == record.warnings
+    assert record.of_kind("status-callback")[0].detail == {"warning": record.warnings[0]}
+
+
+def test_an_unreachable_status_callback_is_a_warning():
+    server = make_server("127.0.0.1", 0, Flask("closed"))
+    port = server.server_port
+    server.server_close()
+    app = flask_app({"/voice": lambda: xml("<Say>Bye</Say>")})
+
+    class Split:
+        """Webhooks in-process, the status callback over HTTP to a closed port."""
+
+        def __init__(self) -> None:
+            self.local, self.http = WSGITransport(app), HTTPTransport(timeout=2)
+
+        def request(self, method, url, params, headers):
+            side = self.http if url.startswith("http://127.0.0.1") else self.local
+            return side.request(method, url, params, headers)
+
+    transport = Split()
+    status_url = f"http://127.0.0.1:{port}/status"
+    record = Call(transport, BASE + "/voice", auth_token=TOKEN, status_callback=status_url).run()
+    transport.http.close()
+    assert record.outcome.error is None
+    (warning,) = record.warnings
+    assert warning.startswith(f"status callback {status_url} failed: could not reach")
+
+
+def test_status_callback_with_get_and_no_callback_by_default():
+    app = status_app(voice=lambda: xml("<Say>Bye</Say>"))
+    assert not call(app).of_kind("status-callback")
+    record = call(app, status_callback="/status", status_callback_method="GET")
+    sent = record.requests[-1]
+    assert sent.method == "GET" and urlsplit(sent.url).path == "/status"
+    assert dict(parse_qsl(urlsplit(sent.url).query))["CallStatus"] == "completed"
+    assert_all_signed(record)
+
+
+def test_the_status_callback_does_not_count_towards_the_redirect_loop_guard():
+    app = status_app(voice=lambda: xml("<Redirect>/a</Redirect>"), a=lambda: xml("<Say>Done</Say>"))
+    record = call(app, status_callback="/status", max_requests_without_input=2)
+    assert record.outcome.error is None
+    assert record.of_kind("status-callback")[0].status == 204
 
 
 # -- real HTTP ------------------------------------------------------------------------------

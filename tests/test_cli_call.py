@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -24,7 +26,77 @@ def test_scripted_call_to_the_101_menu_reaches_a_queue(runner):
     assert result.exit_code == 0, result.output
     assert "CallSid CA" in result.output
     assert "> caller presses 1" in result.output
+    # The handler hangs up; Twilio asks the Enqueue action, which hangs up; then /status.
+    assert (
+        "queue result: bridged\n  (the app hangs up)\n  (status callback: CallStatus=completed"
+        in (result.output)
+    )
     assert "Outcome: enqueued in" in result.output
+
+
+def test_in_process_the_status_callback_goes_to_the_apps_status_route(runner):
+    result = runner.invoke(cli, ["call", "--press", "4", "--json", "-v"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    requests = [e for e in data["events"] if e["kind"] == "request"]
+    assert [urlsplit(r["url"]).path for r in requests[-2:]] == [
+        "/queue/general_queue/result",
+        "/status",
+    ]
+    assert requests[-2]["params"]["QueueResult"] == "bridged"
+    assert requests[-1]["status"] == 204  # signed with the in-process token: accepted
+    assert requests[-1]["params"]["CallStatus"] == "completed"
+    assert int(requests[-1]["params"]["CallDuration"]) > 60  # menus, hold, a conversation
+    assert data["warnings"] == []
+
+
+def test_no_status_callback(runner):
+    result = runner.invoke(cli, ["call", "--press", "4", "--no-status-callback", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "status-callback" not in [e["kind"] for e in json.loads(result.output)["events"]]
+
+
+def test_a_scripted_call_is_in_the_journey_log_and_the_report(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'journeys.db'}")
+    called = runner.invoke(cli, ["call", "--press", "1"])
+    assert called.exit_code == 0, called.output
+    (call_sid,) = re.findall(r"CallSid (CA[0-9a-f]{32})", called.output)
+    duration = re.search(r"CallDuration=(\d+)s", called.output).group(1)
+
+    journey = runner.invoke(cli, ["journey", call_sid])
+    assert journey.exit_code == 0, journey.output
+    assert f"Call {call_sid} from +44*******123" in journey.output
+    assert f", completed after {duration}s" in journey.output
+    steps = [line.split("s  ", 1)[1] for line in journey.output.splitlines()[1:]]
+    assert [step.split(" ", 1)[0] for step in steps] == [
+        "call-start",
+        "menu",
+        "choice",
+        "queue",
+        "queue-wait",
+        "queue-result",
+        "status",
+    ]
+    assert "key 1 -> report_crime" in steps[2]
+    assert steps[5].startswith("queue-result at crime_queue [bridged]")
+    assert steps[6] == f"status [completed] duration={duration}"
+
+    report = runner.invoke(cli, ["report", "--format", "json"])
+    assert report.exit_code == 0, report.output
+    figures = json.loads(report.output)
+    assert figures["calls"]["total"] == 1
+    assert figures["calls"]["by_status"] == {"completed": 1}
+    assert figures["calls"]["outcomes"] == {"answered": 1}
+    assert figures["calls"]["duration"]["median"] == int(duration)
+    assert [(c["node"], c["key"], c["option"], c["count"]) for c in figures["choices"]] == [
+        ("main", "1", "report_crime", 1)
+    ]
+    (queue,) = figures["queues"]
+    assert (queue["node"], queue["reached"], queue["results"]) == (
+        "crime_queue",
+        1,
+        {"bridged": 1},
+    )
 
 
 def test_json_prints_the_events_and_outcome(runner):
@@ -121,6 +193,17 @@ def test_any_webhook_url(runner, foreign_app_url):
     assert result.exit_code == 0, result.output
     assert "DIAL number +441632960000" in result.output
     assert "Outcome: dialled +441632960000 (DialCallStatus=completed)" in result.output
+    assert "status callback" not in result.output  # none by default: the app may have none
+
+
+def test_a_failing_status_callback_is_only_a_warning(runner, foreign_app_url):
+    result = runner.invoke(
+        cli, ["call", "--url", foreign_app_url, "--press", "1", "--status-callback", "/status"]
+    )
+    assert result.exit_code == 0, result.output
+    status_url = foreign_app_url.replace("/incoming", "/status")
+    assert "(status callback: CallStatus=completed, CallDuration=" in result.stdout
+    assert result.stderr == f"Warning: status callback {status_url} answered HTTP 404\n"
 
 
 def test_an_application_error_exits_non_zero(runner, foreign_app_url):

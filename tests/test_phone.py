@@ -254,6 +254,14 @@ def test_a_handler_answers(softphone):
     assert step["waiting"]["for"] == "ended"
     assert step["outcome"]["kind"] == "enqueued"
     assert step["outcome"]["queue_result"] == "bridged"
+    # As on Twilio, the call ends with a signed status callback, which the app accepts.
+    (status,) = [e for e in step["events"] if e["kind"] == "status-callback"]
+    assert (status["url"], status["result"], status["status"]) == (
+        "http://localhost/status",
+        "completed",
+        204,
+    )
+    assert step["events"][-1]["kind"] == "status-callback"
 
 
 def test_queue_full_routes_on_and_the_map_follows(softphone):

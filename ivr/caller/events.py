@@ -14,7 +14,9 @@ class CallEvent:
 
     ``kind`` is one of: request, say, play, pause, gather, input, redirect, record, recorded,
     dial, dial-result, enqueue, queue-wait, leave, queue-result, hangup, reject, unsupported,
-    error. Only the fields that make sense for the kind are set.
+    error, status-callback (after the call: ``result`` is the CallStatus, ``seconds`` the
+    CallDuration, ``status`` the HTTP answer). Only the fields that make sense for the kind
+    are set.
     """
 
     kind: str
@@ -126,6 +128,8 @@ class CallRecord:
     events: list[CallEvent] = field(default_factory=list)
     requests: list[SentRequest] = field(default_factory=list)
     outcome: Outcome | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What Twilio would only log as a warning, such as a failed status callback."""
 
     def of_kind(self, *kinds: str) -> list[CallEvent]:
         return [e for e in self.events if e.kind in kinds]
@@ -136,4 +140,5 @@ class CallRecord:
             "account_sid": self.account_sid,
             "events": [e.as_dict() for e in self.events],
             "outcome": self.outcome.as_dict() if self.outcome else None,
+            "warnings": list(self.warnings),
         }

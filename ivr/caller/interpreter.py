@@ -8,12 +8,15 @@ the real caller would act, and records every event on the way.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import urlencode, urljoin
 
 import phonenumbers
@@ -157,6 +160,12 @@ class Call:
     ``url`` is the number's voice URL. With ``auth_token`` every request carries a valid
     ``X-Twilio-Signature``. ``max_requests_without_input`` bounds consecutive requests with
     no caller input in between (Twilio-side loops: redirect chains, empty waitUrls).
+
+    ``status_callback``: when the call ends, however it ends, Twilio's call status callback is
+    sent there (``CallStatus``, ``CallDuration`` in simulated seconds, ``Timestamp``,
+    ``CallbackSource``, ``SequenceNumber``); a failure is a warning in ``record.warnings``,
+    never an application error. ``handler_seconds``: how long a bridged queue conversation
+    lasts before the handler hangs up.
     """
 
     def __init__(
@@ -177,6 +186,9 @@ class Call:
         max_queue_size: int = 1000,
         speech_confidence: float = 0.92,
         play_seconds: float = 10.0,
+        handler_seconds: float = 60.0,
+        status_callback: str | None = None,
+        status_callback_method: str = "POST",
         on_event: Callable[[CallEvent], None] | None = None,
     ) -> None:
         self.transport = transport
@@ -192,12 +204,17 @@ class Call:
         self.max_queue_size = max_queue_size
         self.speech_confidence = speech_confidence
         self.play_seconds = play_seconds
+        self.handler_seconds = handler_seconds
+        self.status_callback = urljoin(url, status_callback) if status_callback else None
+        self.status_callback_method = status_callback_method.upper()
         self.on_event = on_event
         self.record = CallRecord(
             call_sid=call_sid or new_sid("CA"), account_sid=account_sid or new_sid("AC")
         )
         self.clock = 0.0
         self._status = "ringing"
+        self._answered = False  # Twilio picks up on the first verb other than <Reject>
+        self._rejected: str | None = None
         self._since_input: deque[str] = deque()
         self._heard: list[str] = []
         self._queue: tuple[str, str] | None = None
@@ -230,8 +247,57 @@ class Call:
                     "twilio_says": APPLICATION_ERROR_SPEECH,
                 },
             )
+            self._answered = True  # Twilio answers to say the application error
+            self.clock += speaking_time(APPLICATION_ERROR_SPEECH)
             self._finish("error", error=error)
+        if self.status_callback:
+            self._post_status()
         return self.record
+
+    def final_status(self) -> str:
+        """Twilio's CallStatus once the call is over: <Reject> before answering leaves the
+        call unanswered (busy, or no-answer for reason="rejected"); anything else answered it."""
+        if self._rejected and not self._answered:
+            return "busy" if self._rejected == "busy" else "no-answer"
+        return "completed"
+
+    def duration(self) -> int:
+        """CallDuration: whole simulated seconds from answer to hang-up, rounded up."""
+        return math.ceil(self.clock) if self._answered else 0
+
+    def _post_status(self) -> None:
+        """Twilio's status callback: not TwiML, so its answer is never run; a failure is
+        only a debugger warning at Twilio, and the caller hears nothing of it."""
+        assert self.status_callback is not None
+        status = self.final_status()
+        self._status = status
+        params = {
+            "CallDuration": str(self.duration()),
+            "Timestamp": format_datetime(datetime.now(UTC)),
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": "0",
+        }
+        fetch = _Fetch(self.status_callback, self.status_callback_method, params)
+        problem: str | None = None
+        try:
+            url, response = self._send(fetch, guarded=False)
+        except TransportError as exc:
+            url, response = fetch.url, None
+            problem = f"status callback {fetch.url} failed: {exc.message}"
+        else:
+            if not 200 <= response.status < 300:
+                problem = f"status callback {url} answered HTTP {response.status}"
+        if problem:
+            self.record.warnings.append(problem)
+        self._emit(
+            "status-callback",
+            url=url,
+            method=fetch.method,
+            result=status,
+            status=None if response is None else response.status,
+            seconds=float(params["CallDuration"]),
+            detail={"warning": problem} if problem else {},
+        )
 
     def _finish(self, how: str, reason: str | None = None, error: ApplicationError | None = None):
         self._status = "completed"
@@ -293,8 +359,9 @@ class Call:
                 params[f"{'Caller' if role == 'From' else 'Called'}Country"] = country
         return params
 
-    def _send(self, fetch: _Fetch) -> tuple[str, Response]:
-        self._since_input.append(fetch.url)
+    def _send(self, fetch: _Fetch, *, guarded: bool = True) -> tuple[str, Response]:
+        if guarded:
+            self._since_input.append(fetch.url)
         if len(self._since_input) > self.max_requests_without_input:
             urls = list(self._since_input)
             raise RedirectLoopError(
@@ -483,6 +550,8 @@ class Call:
         for verb in document.verbs:
             if not isinstance(verb.tag, str):
                 continue
+            if verb.tag != "Reject":
+                self._answered = True
             handler = getattr(self, f"_verb_{verb.tag.lower()}", None)
             if handler is None:
                 self._emit("unsupported", text=verb.tag, detail={"note": "not simulated, skipped"})
@@ -541,6 +610,7 @@ class Call:
         if reason not in ("rejected", "busy"):
             raise self._schema(f'<Reject reason="{reason}">: use rejected or busy', url, "Reject")
         self._emit("reject", result=reason)
+        self._rejected = reason
         raise _CallOver("rejected", reason)
 
     def _verb_leave(self, el: ET.Element, url: str, queue: _Queue | None) -> None:
@@ -688,7 +758,10 @@ class Call:
         self._caller_acted()
         self._emit("dial-result", result=result.status, seconds=float(result.duration))
         self._dialled = (tuple(t.value for t in targets), result.status)
-        self.clock += result.duration if result.status in ("completed", "answered") else 0
+        if result.status in ("completed", "answered"):
+            self.clock += result.duration
+        elif result.status == "no-answer":
+            self.clock += timeout or 0  # it rang out
         if action is None:
             return None  # Twilio goes on with the next verb after <Dial>
         params = {"DialCallStatus": result.status, "DialCallSid": new_sid("CA")}
@@ -738,6 +811,8 @@ class Call:
                 result = choice
             elif choice == "answer":
                 result = "bridged"
+                # The handler talks with the caller, then hangs up; the caller is still on.
+                self.clock += self.handler_seconds
             elif choice == "hangup":
                 result = "hangup"
             elif choice == "wait":
@@ -759,9 +834,9 @@ class Call:
             params |= {"QueueSid": sid, "QueueTime": str(q.queue_time)}
         self._emit("queue-result", queue=name, result=result, seconds=q.queue_time)
         self._queue = (name, result)
-        if result == "bridged":
-            # A handler took the call; what follows is a conversation, not TwiML.
-            raise _CallOver("app")
+        # Bridged: Twilio requests the action once the bridged parties disconnect, with
+        # QueueResult=bridged and QueueTime, and runs what it answers (or, without an action,
+        # the next verb), like any other QueueResult.
         if result == "hangup":
             if action:
                 self._status = "completed"

@@ -75,6 +75,13 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
         return f"  (call rejected: {event.result})"
     if kind == "unsupported":
         return f"  (<{event.text}> {d.get('note', 'skipped')})"
+    if kind == "status-callback":
+        answer = f"HTTP {event.status}" if event.status else "no answer"
+        line = (
+            f"  (status callback: CallStatus={event.result}, "
+            f"CallDuration={event.seconds:g}s -> {answer})"
+        )
+        return line + (f"\n! warning: {d['warning']}" if d.get("warning") else "")
     if kind == "error":
         return f"  Twilio: {d.get('twilio_says', '')}\n! {event.text}"
     return None
