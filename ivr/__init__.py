@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import logging.handlers
-import queue
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,8 +68,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.setdefault("IVR_CLOCK", lambda: fixed)
     app.config.setdefault("IVR_CLOCK", _now)
     journey = _journey_log(app.config, config or {})
+    # Tests read log lines straight after a request; a served app logs from a writer thread.
+    calls = LogRecorder(background=not app.testing)
     recorder = app.config.get("IVR_RECORDER") or (
-        Recorders(LogRecorder(), journey) if journey is not None else LogRecorder()
+        Recorders(calls, journey) if journey is not None else calls
     )
     app.extensions["ivr"] = IVR(store=store, recorder=recorder, journey=journey)
     app.register_blueprint(bp)
@@ -130,31 +129,10 @@ def _journey_log(config: Mapping[str, Any], given: Mapping[str, Any]) -> Any:
     return journey
 
 
-class _Handoff(logging.handlers.QueueHandler):
-    """Hand records to the log writer thread unformatted; that thread formats and writes."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
-_listener: logging.handlers.QueueListener | None = None
-
-
 def _logging(level: str) -> None:
-    """Log to stderr through a writer thread, unless the host (gunicorn, pytest) set logging up.
-
-    A webhook only queues its log line: formatting and writing to a slow terminal or journald
-    happen on the writer thread, so logs never add to Twilio's wait.
-    """
-    global _listener
     root = logging.getLogger("ivr")
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
-    if logging.getLogger().handlers or root.handlers:
-        return
-    stream = logging.StreamHandler()
-    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handoff: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    root.addHandler(_Handoff(handoff))
-    _listener = logging.handlers.QueueListener(handoff, stream)
-    _listener.start()
-    atexit.register(_listener.stop)
+    if not logging.getLogger().handlers and not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)

@@ -7,10 +7,13 @@ The default recorder only logs (with the caller's number masked); the journey lo
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
+import queue
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -111,14 +114,44 @@ class _Line:
 
 
 class LogRecorder:
-    """Log each event on the ``ivr.calls`` logger, caller number masked."""
+    """Log each event on the ``ivr.calls`` logger, caller number masked.
+
+    With ``background`` (the default outside tests) a webhook only hands the event over: a
+    writer thread builds the log record and writes it, so logging adds nothing to the time
+    Twilio waits. Lines keep their order; ``close`` writes what is still queued.
+    """
+
+    def __init__(self, background: bool = True) -> None:
+        self.background = background
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._pid = 0
 
     def record(self, event: Event) -> None:
-        if log.isEnabledFor(logging.INFO):
+        if not log.isEnabledFor(logging.INFO):
+            return
+        if not self.background:
             log.info("%s", _Line(event))
+            return
+        if self._pid != os.getpid():  # first event, or a worker forked from a preloaded app
+            self._pid = os.getpid()
+            self._queue = queue.SimpleQueue()
+            self._writer = threading.Thread(target=self._write, name="ivr-log", daemon=True)
+            self._writer.start()
+            atexit.register(self.close)
+        self._queue.put(event)
+
+    def _write(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                log.info("%s", _Line(event))
+            except Exception:  # a broken handler must not stop the log
+                logging.getLogger("ivr").exception("could not log call event %s", event.id)
 
     def close(self) -> None:
-        pass
+        if self._writer is not None and self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join(timeout=5)
 
 
 class Recorders:

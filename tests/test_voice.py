@@ -405,3 +405,16 @@ def test_a_broken_menu_refuses_to_start(tmp_path, config):
 
     with pytest.raises(MenuError, match="nowhere"):
         create_app(config)
+
+
+def test_served_apps_log_call_steps_from_a_writer_thread(caplog):
+    from ivr.events import Event, LogRecorder
+
+    caplog.set_level(logging.INFO, "ivr")
+    recorder = LogRecorder(background=True)
+    for n in range(50):
+        recorder.record(Event(f"CA{n}", "menu", node="main", caller="+447700900123"))
+    recorder.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "ivr.calls"]
+    assert lines == [f"call=CA{n} step=menu node=main from=+44*******123" for n in range(50)]
+    assert all(r.threadName == "ivr-log" for r in caplog.records if r.name == "ivr.calls")
