@@ -128,7 +128,7 @@ def our_app(menu_file: str | None = None) -> Flask:
         "PUBLIC_BASE_URL": None,
         "IVR_ALLOW_UNSIGNED": False,
         "IVR_TRUSTED_PROXIES": 0,
-        "IVR_LOG_LEVEL": "WARNING",
+        "IVR_LOG_LEVEL": "INFO",  # the default: the call log is part of the product
     }
     if menu_file:
         config["IVR_MENU_FILE"] = menu_file
