@@ -26,8 +26,6 @@ from ivr.menu import load_menu, parse_menu
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = ROOT / "menus.json"
-# The lead merges docs/readme-authoring.md into README.md; whichever holds the picture is checked.
-PICTURE_FILES = [ROOT / "README.md", ROOT / "docs" / "readme-authoring.md"]
 
 SMALL = {
     "start": "end",  # Mermaid reserves "end": the ids must not clash with it
@@ -145,13 +143,11 @@ def test_svg_through_a_fake_dot(small, tmp_path: Path) -> None:
 
 def test_the_readme_picture_matches_menus_json() -> None:
     """Fails when menus.json changes without `ivr graph --update-readme`."""
-    expected = mermaid_block(load_menu(MENU))
-    found = [p for p in PICTURE_FILES if p.exists() and embedded(p.read_text(encoding="utf-8"))]
-    assert found, f"no {README_START} ... {README_END} block in README.md"
-    path = found[0]  # README.md once the section is merged into it
-    assert embedded(path.read_text(encoding="utf-8")) == expected, (
-        f"{path.name} shows an old picture of menus.json: run `ivr graph --update-readme "
-        f"{path.relative_to(ROOT)}`"
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert embedded(text), f"no {README_START} ... {README_END} block in README.md"
+    assert embedded(text) == mermaid_block(load_menu(MENU)), (
+        "README.md shows an old picture of menus.json: run `ivr graph --update-readme`"
     )
 
 
