@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
@@ -17,7 +17,7 @@ from .events import Event, mask_number
 from .menu import Menu, MenuNode, QueueNode, Step, TransferNode
 from .security import require_twilio_signature
 from .store import Served
-from .twiml import HANGUP, queue_step, transfer_step
+from .twiml import DIAL_CONNECTED, HANGUP, QUEUE_ENDED, queue_step, transfer_step
 
 log = logging.getLogger("ivr.voice")
 
@@ -333,56 +333,62 @@ def queue_callback(node_id: str, step: str) -> Response:
     return twiml(result.twiml)
 
 
+def _left(
+    node_id: str,
+    kind: str,
+    node_type: type,
+    result: str,
+    ended: frozenset[str],
+    next_step: Callable[[Menu, str, str, str], Step | None],
+    detail: dict[str, int],
+) -> Response:
+    """A queue or transfer reported how it ended: hang up, or route on from ``node_id``."""
+    s = served()
+    lang = language(s.menu)
+    if not isinstance(s.menu.nodes.get(node_id), node_type):
+        return twiml(HANGUP) if result in ended else moved(s, node_id, lang)
+    step = next_step(s.menu, node_id, lang, result)
+    record(
+        Event(
+            call_sid(),
+            kind,
+            node=node_id,
+            language=lang,
+            outcome=result or "unknown",
+            detail={**detail, "next": None if step is None else step.node},
+        )
+    )
+    return twiml(HANGUP if step is None else s.renderer.render(step))
+
+
 @bp.post("/queue/<node_id>/result")
 @require_twilio_signature
 def queue_result(node_id: str) -> Response:
     """``<Enqueue action>``: the caller left the queue, for whatever reason Twilio gives."""
-    s = served()
-    lang = language(s.menu)
-    result = request.form.get("QueueResult", "")[:32]
-    if not isinstance(s.menu.nodes.get(node_id), QueueNode):
-        return twiml(HANGUP) if result in ("bridged", "hangup") else moved(s, node_id, lang)
-    step = queue_step(s.menu, node_id, lang, result)
-    record(
-        Event(
-            call_sid(),
-            "queue-result",
-            node=node_id,
-            language=lang,
-            outcome=result or "unknown",
-            detail={
-                "queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000),
-                "next": None if step is None else step.node,
-            },
-        )
+    return _left(
+        node_id,
+        "queue-result",
+        QueueNode,
+        param(request.form, "QueueResult")[:32],
+        QUEUE_ENDED,
+        queue_step,
+        {"queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000)},
     )
-    return twiml(HANGUP if step is None else s.renderer.render(step))
 
 
 @bp.post("/transfer/<node_id>/result")
 @require_twilio_signature
 def transfer_result(node_id: str) -> Response:
     """``<Dial action>``: the transfer ended; route on if it never connected."""
-    s = served()
-    lang = language(s.menu)
-    status = request.form.get("DialCallStatus", "")[:32]
-    if not isinstance(s.menu.nodes.get(node_id), TransferNode):
-        return twiml(HANGUP) if status in ("completed", "answered") else moved(s, node_id, lang)
-    step = transfer_step(s.menu, node_id, lang, status)
-    record(
-        Event(
-            call_sid(),
-            "transfer-result",
-            node=node_id,
-            language=lang,
-            outcome=status or "unknown",
-            detail={
-                "duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000),
-                "next": None if step is None else step.node,
-            },
-        )
+    return _left(
+        node_id,
+        "transfer-result",
+        TransferNode,
+        param(request.form, "DialCallStatus")[:32],
+        DIAL_CONNECTED,
+        transfer_step,
+        {"duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000)},
     )
-    return twiml(HANGUP if step is None else s.renderer.render(step))
 
 
 @bp.post("/status")

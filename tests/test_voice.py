@@ -418,3 +418,15 @@ def test_served_apps_log_call_steps_from_a_writer_thread(caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "ivr.calls"]
     assert lines == [f"call=CA{n} step=menu node=main from=+44*******123" for n in range(50)]
     assert all(r.threadName == "ivr-log" for r in caplog.records if r.name == "ivr.calls")
+
+
+@pytest.mark.parametrize("result", ["bridged", "hangup", "redirected", "redirected-from-bridged"])
+def test_a_finished_queue_call_whose_node_vanished_just_hangs_up(twilio, result):
+    root = twilio.twiml("/queue/gone_queue/result", QueueResult=result)
+    assert verbs(root) == ["Hangup"]
+
+
+def test_a_failed_transfer_whose_node_vanished_restarts_the_menu(twilio):
+    root = twilio.twiml("/transfer/gone_transfer/result", DialCallStatus="busy")
+    assert root.find("Say").text.startswith("Sorry, the menu has changed.")
+    assert verbs(twilio.twiml("/transfer/gone/result", DialCallStatus="completed")) == ["Hangup"]
