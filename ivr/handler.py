@@ -61,6 +61,20 @@ class Journey:
     """``(menu node, key)`` for each option chosen, the last few only."""
     queue_node: str | None = None
 
+    def add(self, event: Event) -> None:
+        """Take in one caller event: an option chosen, or the queue node they wait in."""
+        if event.kind == "choice" and event.outcome == "option" and event.key and event.node:
+            self.choices = [*self.choices, (event.node, str(event.key))][-4:]
+        elif event.kind in ("queue", "queue-wait") and event.node:
+            self.queue_node = event.node
+
+    @classmethod
+    def from_events(cls, events: list[Event]) -> Journey | None:
+        journey = cls([])
+        for event in events:
+            journey.add(event)
+        return journey if journey.choices or journey.queue_node else None
+
 
 class QueueRoster:
     """A recorder in front of the app's own: remembers each live call's choices and queue node.
@@ -91,12 +105,8 @@ class QueueRoster:
         queued = event.kind in ("queue", "queue-wait")
         if not sid or not event.node or not (chose or queued):
             return
-        journey = self._calls.setdefault(sid, Journey([]))
+        self._calls.setdefault(sid, Journey([])).add(event)
         self._calls.move_to_end(sid)
-        if chose:
-            journey.choices = [*journey.choices, (event.node, str(event.key))][-4:]
-        else:
-            journey.queue_node = event.node
         while len(self._calls) > self.limit:
             self._calls.popitem(last=False)
 
@@ -312,7 +322,7 @@ def take() -> Response:
         _say(r, f"Nobody is waiting in {spoken(name)} now.")
         r.redirect(_url("board", h))
         return twiml(r)
-    _say(r, whisper(menu(), name, front, h.roster))
+    _say(r, whisper(menu(), name, front, recall(h.roster, front)))
     dial = r.dial(action=_url("board", h), method="POST")
     dial.queue(name, url=_url("connected", h, queue=name), method="POST")
     record("handler-take", detail={"queue": name, "front": front.call_sid if front else ""})
@@ -424,9 +434,27 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
     return twiml(r)
 
 
-def whisper(m: Menu, queue: str, front: Waiting | None, roster: QueueRoster | None) -> str:
+def recall(roster: QueueRoster | None, front: Waiting | None) -> Journey | None:
+    """What the front caller chose: from this process, else from the journey log.
+
+    A call served by another worker (or instance) is known only to the journey log.
+    """
+    if front is None:
+        return None
+    journey = roster.journey(front.call_sid) if roster else None
+    log_ = current_app.extensions["ivr"].journey
+    if journey is None and log_ is not None:
+        try:
+            journey = Journey.from_events(log_.journey(front.call_sid))
+        except IVRError as exc:
+            log.warning(
+                "handler line: cannot read call %s from the journey log: %s", front.call_sid, exc
+            )
+    return journey
+
+
+def whisper(m: Menu, queue: str, front: Waiting | None, journey: Journey | None) -> str:
     """What the handler hears before the bridge: the caller's options and their wait."""
-    journey = roster.journey(front.call_sid) if roster and front else None
     words = [w for node, key in (journey.choices if journey else []) if (w := option(m, node, key))]
     if words:
         chose = "chose " + ", then ".join(words)

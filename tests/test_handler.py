@@ -450,3 +450,37 @@ def test_the_simulator_plays_the_handler_side(app, fake):
         "Taking the next caller from general enquiries. The caller came through general, "
         "and has waited 3 minutes." in heard
     )
+
+
+def test_the_whisper_reads_the_journey_log_for_a_call_another_worker_served(fake, tmp_path):
+    """Two workers share the journey log; the handler's worker never saw the caller."""
+
+    def worker():
+        return create_app(
+            {
+                "TESTING": True,
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "PUBLIC_BASE_URL": BASE,
+                "IVR_MENU_FILE": str(MENU),
+                "IVR_HANDLER_NUMBERS": HANDLER,
+                "IVR_TWILIO_ACCOUNT": TwilioAccount(client_for(fake)),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+                "IVR_CLOCK": lambda: OFFICE_HOURS,
+            }
+        )
+
+    caller_worker, handler_worker = worker(), worker()
+    caller_sid = "CA" + "7" * 32
+    caller = Twilio(caller_worker, caller_sid, "+447700900555")
+    root = follow(caller, caller.twiml("/voice"), keys=["1", "3", "4"])
+    fake.add_caller(fake.sids["call-handlers"], caller_sid, 200)
+    caller.twiml(root.find("Enqueue").get("waitUrl"), QueuePosition="1")
+    caller_worker.extensions["ivr"].journey.close()  # written, as the writer thread does
+
+    t = handler(handler_worker)
+    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
+    assert said(root) == (
+        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
+        "and has waited 3 minutes."
+    )
+    handler_worker.extensions["ivr"].journey.close()
