@@ -40,7 +40,8 @@ def test_a_call_starts_with_the_language_choice_each_in_its_own_voice(config) ->
     gather = root.find("Gather")
     assert gather.get("input") == "dtmf"  # keys only: Twilio does not recognise Welsh
     assert gather.get("action") == "/menu/language?attempt=1"
-    assert says(root) == [  # and no English-only "press star" after them
+    assert says(root) == [  # the 999 warning first; no English-only "press star" after them
+        ("Staffordshire Police. In an emergency, hang up and dial 999.", "Polly.Amy", "en-GB"),
         ("For English, press 1.", "Polly.Amy", "en-GB"),
         ("I barhau yn Gymraeg, pwyswch 2.", "Polly.Gwyneth", "cy-GB"),
     ]
@@ -113,8 +114,8 @@ def test_option_2_goes_to_the_hours_node_which_is_decided_at_call_time(config) -
     ("when", "first_words", "then"),
     [
         (MONDAY_10AM_BST, "You have reached the business crime line.", "/node/business_queue"),
-        (MONDAY_7_30AM_GMT, "The business crime line is open from 8am", "/node/crime_queue"),
-        (SATURDAY_NOON, "The business crime line is open from 8am", "/node/crime_queue"),
+        (MONDAY_7_30AM_GMT, "The business crime line is open from 8am", "/node/general_queue"),
+        (SATURDAY_NOON, "The business crime line is open from 8am", "/node/general_queue"),
     ],
 )
 def test_the_business_line_by_the_clock(config, when, first_words: str, then: str) -> None:
@@ -129,10 +130,10 @@ def test_a_bank_holiday_says_its_own_message_then_the_closed_message(config) -> 
     assert texts == [
         "Mae'r llinell droseddau busnes ar gau heddiw ar gyfer Dydd Nadolig.",
         "Mae'r llinell droseddau busnes ar agor rhwng 8 y bore a 6 yr hwyr, o ddydd Llun i "
-        "ddydd Gwener. Byddwn yn eich trosglwyddo i driniwr galwadau nawr, a fydd yn gallu "
-        "cymryd eich adroddiad.",
+        "ddydd Gwener. Byddwn yn eich trosglwyddo i'n llinell gyffredinol nawr, lle gall "
+        "triniwr galwadau gymryd eich adroddiad.",
     ]
-    assert root.find("Redirect").text == "/node/crime_queue?lang=cy-GB"
+    assert root.find("Redirect").text == "/node/general_queue?lang=cy-GB"
 
 
 def test_an_hours_node_as_the_start(config, tmp_path: Path) -> None:
