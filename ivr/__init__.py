@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from .config import from_env
+from .errors import ConfigError
 from .events import LogRecorder, Recorder, Recorders
 from .store import MenuStore
 
@@ -47,6 +48,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     _logging(app.config["IVR_LOG_LEVEL"])
+    if app.config["IVR_ALLOW_UNSIGNED"] and app.config["PUBLIC_BASE_URL"]:
+        # A public URL means the internet can reach the app: never without signatures.
+        raise ConfigError(
+            "IVR_ALLOW_UNSIGNED",
+            "cannot be on while PUBLIC_BASE_URL is set (the app is reachable from the "
+            "internet); set TWILIO_AUTH_TOKEN and let Twilio sign its requests",
+        )
 
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 
@@ -15,6 +16,16 @@ from .menu import load_menu
 @click.version_option(package_name="ivr101")
 def cli() -> None:
     """ivr101: the police 101 telephone menu on Twilio, and the tools around it."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def menu_path(path: str | None) -> str:
@@ -77,6 +88,11 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         raise click.ClickException(str(exc)) from None
     host = host or app.config["HOST"]
     port = port or app.config["PORT"]
+    if app.config["IVR_ALLOW_UNSIGNED"] and not is_loopback(host):
+        raise click.ClickException(
+            f"unsigned requests are only for localhost; refusing to serve them on {host}. "
+            "Set TWILIO_AUTH_TOKEN instead of --allow-unsigned / IVR_ALLOW_UNSIGNED."
+        )
     base = app.config["PUBLIC_BASE_URL"] or f"http://{host}:{port}"
     unsigned = app.config["IVR_ALLOW_UNSIGNED"]
     click.echo(
@@ -159,7 +175,12 @@ def serve(
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    if not settings["TWILIO_AUTH_TOKEN"] and not settings["IVR_ALLOW_UNSIGNED"]:
+    if settings["IVR_ALLOW_UNSIGNED"]:
+        raise click.ClickException(
+            "IVR_ALLOW_UNSIGNED is on: `ivr serve` is for production and never accepts unsigned "
+            "requests (use `ivr run --allow-unsigned` on localhost to test without Twilio)"
+        )
+    if not settings["TWILIO_AUTH_TOKEN"]:
         click.echo("warning: TWILIO_AUTH_TOKEN is not set: every webhook will answer 403", err=True)
     click.echo(
         f"ivr101 on {options['bind'][0]}: {options['workers']} workers x "

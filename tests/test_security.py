@@ -134,3 +134,52 @@ def test_rejections_are_logged_with_a_hint(client, caplog):
     client.post("/voice", data={"CallSid": "CA42"}, headers={"X-Twilio-Signature": "bad"})
     assert "invalid signature" in caplog.text and "CA42" in caplog.text
     assert "PUBLIC_BASE_URL" in caplog.text
+
+
+def test_unsigned_mode_is_refused_with_a_public_base_url(config):
+    from ivr.errors import ConfigError
+
+    config.update(IVR_ALLOW_UNSIGNED=True, PUBLIC_BASE_URL="https://abc123.ngrok-free.app")
+    with pytest.raises(ConfigError, match="IVR_ALLOW_UNSIGNED"):
+        create_app(config)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "example.org"])
+def test_ivr_run_refuses_unsigned_mode_off_localhost(host, monkeypatch):
+    from click.testing import CliRunner
+
+    from ivr.cli import cli
+
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("IVR_ALLOW_UNSIGNED", "0")  # restored after `ivr run` sets it
+    monkeypatch.setattr("flask.Flask.run", lambda *a, **k: pytest.fail("must not serve"))
+    result = CliRunner().invoke(cli, ["run", "--host", host, "--allow-unsigned"])
+    assert result.exit_code == 1
+    assert "only for localhost" in result.output
+
+
+def test_ivr_run_serves_unsigned_on_localhost(monkeypatch):
+    from click.testing import CliRunner
+
+    from ivr.cli import cli
+
+    served = {}
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("IVR_ALLOW_UNSIGNED", "0")  # restored after `ivr run` sets it
+    monkeypatch.setattr("flask.Flask.run", lambda self, host, port, debug: served.update(host=host))
+    result = CliRunner().invoke(cli, ["run", "--host", "127.0.0.1", "--allow-unsigned"])
+    assert result.exit_code == 0, result.output
+    assert served == {"host": "127.0.0.1"}
+    assert "Signatures are NOT checked" in result.output
+
+
+def test_ivr_serve_never_runs_unsigned(monkeypatch):
+    from click.testing import CliRunner
+
+    from ivr.cli import cli
+
+    monkeypatch.setenv("IVR_ALLOW_UNSIGNED", "1")
+    monkeypatch.setattr("ivr.serve.Server.run", lambda self: pytest.fail("must not serve"))
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 1
+    assert "never accepts unsigned" in result.output
