@@ -137,6 +137,15 @@ def int_param(source: Mapping[str, str], name: str, default: int, low: int, high
         return default
 
 
+def speech_confidence(raw: str) -> float | None:
+    """Twilio's ``Confidence`` (0 to 1) for a spoken answer; None when absent or nonsense."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return round(value, 3) if 0.0 <= value <= 1.0 else None
+
+
 def moved(s: Served, node_id: str, lang: str) -> Response:
     """The caller's node is gone (the menu was edited mid-call): start again, with a word."""
     log.warning("call %s: node %r is not in the menu; back to the start", call_sid(), node_id)
@@ -230,13 +239,15 @@ def choose(node_id: str) -> Response:
     if not isinstance(s.menu.nodes.get(node_id), MenuNode):
         return moved(s, node_id, lang)
     attempt = int_param(request.args, "attempt", 1, 1, 10)
-    step = s.menu.choose(
-        node_id,
-        param(request.form, "Digits")[:32],
-        param(request.form, "SpeechResult")[:500],
-        attempt,
-        lang,
-    )
+    digits = param(request.form, "Digits")[:32]
+    speech = param(request.form, "SpeechResult")[:500]
+    step = s.menu.choose(node_id, digits, speech, attempt, lang)
+    detail: dict[str, object] = {"attempt": attempt, "next": step.node}
+    confidence = step.confidence
+    if speech and not digits.strip():
+        # Twilio's own recogniser confidence is the caller's; our phrase match is kept beside it.
+        detail["match"] = step.confidence
+        confidence = speech_confidence(param(request.form, "Confidence")) or confidence
     record(
         Event(
             call_sid(),
@@ -245,9 +256,9 @@ def choose(node_id: str) -> Response:
             language=step.language,
             key=step.key,
             option=step.node if step.outcome == "option" else None,
-            confidence=step.confidence,
+            confidence=confidence,
             outcome=step.outcome,
-            detail={"attempt": attempt, "next": step.node},
+            detail=detail,
         )
     )
     return twiml(s.renderer.render(step, came_from=node_id))

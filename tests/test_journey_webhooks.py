@@ -393,3 +393,41 @@ def test_forty_concurrent_calls_through_the_webhooks_are_each_recorded_once(app)
     report = log.report()
     assert report.calls["outcomes"] == {"answered": 40}
     assert report.hot_spots[0]["invalid"] == 40
+
+
+def test_speech_choices_record_twilios_confidence_beside_the_phrase_match():
+    from ivr import create_app
+
+    seen = []
+
+    class Keep:
+        def record(self, event):
+            seen.append(event)
+
+        def close(self):
+            pass
+
+    from conftest import MENU, TOKEN, Twilio
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "PUBLIC_BASE_URL": None,
+            "IVR_MENU_FILE": str(MENU),
+            "IVR_RECORDER": Keep(),
+        }
+    )
+    twilio = Twilio(app.test_client())
+    twilio.twiml("/menu/main?attempt=1", SpeechResult="report a crime", Confidence="0.42")
+    twilio.twiml("/menu/main?attempt=1", SpeechResult="bananas and custard", Confidence="0.93")
+    twilio.twiml("/menu/main?attempt=1", SpeechResult="fraud", Confidence="not a number")
+    twilio.twiml("/menu/main?attempt=1", Digits="2", Confidence="0.5")
+    choices = [e for e in seen if e.kind == "choice"]
+    assert [(e.outcome, e.confidence, e.detail.get("match")) for e in choices] == [
+        ("option", 0.42, 1.0),
+        ("invalid", 0.93, choices[1].detail["match"]),
+        ("option", 1.0, 1.0),
+        ("option", None, None),
+    ]
+    assert choices[1].detail["match"] is None or choices[1].detail["match"] < 0.75
