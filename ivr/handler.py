@@ -91,9 +91,12 @@ class QueueRoster:
         self._calls: OrderedDict[str, Journey] = OrderedDict()
         self._lock = threading.Lock()
 
+    NOTED = frozenset({"choice", "queue", "queue-wait", "queue-result", "status"})
+
     def record(self, event: Event) -> None:
-        with self._lock:
-            self._note(event)
+        if event.kind in self.NOTED:
+            with self._lock:
+                self._note(event)
         self.inner.record(event)
 
     def _note(self, event: Event) -> None:

@@ -355,6 +355,8 @@ class JourneyLog:
         self.keep_speech = keep_speech
         self.buffer_limit = buffer_limit
         self.batch_size = batch_size
+        self.linger = 0.05
+        """Seconds the writer waits for more events before writing a part-filled batch."""
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.engine = self._make_engine(url or DEFAULT_URL)
@@ -504,7 +506,8 @@ class JourneyLog:
                 return
             self._buffer.append(item)
             self._ensure_writer()
-            self._cond.notify_all()
+            if len(self._buffer) == 1:  # only an idle writer needs waking
+                self._cond.notify_all()
 
     def _drop(self, item: Event | _CallbackRow, why: str) -> None:
         # Called with the lock held. Log the whole item, so it can still be recovered by hand.
@@ -608,6 +611,10 @@ class JourneyLog:
                     self._cond.wait()
                 if not self._buffer:
                     return
+                if len(self._buffer) < self.batch_size and not self._stopping:
+                    # Let a batch gather: one transaction for many events costs the webhooks
+                    # sharing this process far less CPU than one transaction each.
+                    self._cond.wait(self.linger)
                 batch = list(itertools.islice(self._buffer, self.batch_size))
             try:
                 # Not the events' fault if this fails: never a reason to give any up.

@@ -13,6 +13,7 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -511,9 +512,9 @@ class Menu:
     def nodes(self) -> dict[str, Any]:
         return self.file.nodes
 
-    @property
+    @cached_property
     def languages(self) -> dict[str, Language]:
-        """Every language, the default first."""
+        """Every language, the default first (built once: every request asks)."""
         d = self.file.defaults
         return {d.language: Language(voice=d.voice, speech=True), **self.file.languages}
 
