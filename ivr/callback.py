@@ -15,30 +15,18 @@ The steps, each a POST to ``/queue/<node>/callback/<step>``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import phonenumbers
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from .menu import Menu, QueueNode, to_e164
 
+if TYPE_CHECKING:  # twiml imports this module
+    from .twiml import Routes
+
 ATTEMPTS = 3
 STEPS = ("offer", "confirm", "number")
-
-
-class CallbackRoutes(Protocol):
-    def queue_wait(self, node_id: str, language: str, cycle: int) -> str: ...
-
-    def queue_callback(
-        self,
-        node_id: str,
-        language: str,
-        step: str,
-        cycle: int,
-        position: int,
-        wait: int,
-        attempt: int = 1,
-    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,7 @@ def spoken(number: str) -> str:
 class CallbackFlow:
     """Renders the callback offer's TwiML for one menu."""
 
-    def __init__(self, menu: Menu, routes: CallbackRoutes) -> None:
+    def __init__(self, menu: Menu, routes: Routes) -> None:
         self.menu = menu
         self.routes = routes
 
