@@ -60,7 +60,8 @@ bp = Blueprint("phone", __name__, url_prefix="/phone")
 COOKIE = "ivr_phone"
 MIN_TOKEN_LENGTH = 16
 STATIC = Path(__file__).resolve().parent / "static"
-STATIC_FILES = frozenset({"phone.js", "phone.css"})
+# mermaid.min.js: Mermaid 11.17.2 (MIT, mermaid.LICENSE.txt), vendored so the page needs no CDN.
+STATIC_FILES = frozenset({"phone.js", "phone.css", "mermaid.min.js", "mermaid.LICENSE.txt"})
 # Events the page does not show: the plumbing between documents.
 HIDDEN_EVENTS = frozenset({"request", "redirect"})
 DEFAULTS = {

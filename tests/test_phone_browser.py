@@ -7,6 +7,7 @@ Never ``playwright install``: no browser downloads.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,6 +149,11 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
     expect(page.locator("#node-business_queue")).to_have_class("node kind-queue current")
     expect(page.locator("#node-business_crime")).to_have_class("node kind-message visited")
     expect(page.locator("#where")).to_have_text("The caller is at business_queue.")
+    # The Mermaid picture beside the phone, drawn in the page, outlines the same node.
+    current = page.locator("#diagram svg g.node.current")
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("id", re.compile(r"flowchart-n_business_queue-\d+$"))
+    expect(page.locator("#diagram svg g.node.visited").first).to_be_attached()
     expect(page.get_by_role("button", name="Queue full")).to_be_enabled()
     expect(page.get_by_role("button", name="A handler answers")).to_be_focused()
 

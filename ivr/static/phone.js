@@ -142,8 +142,45 @@
     render();
   }
 
+  let shown = { node: null, trail: [] };
+
+  // The Mermaid picture of the menu (ivr graph), drawn in the page by the vendored mermaid.js.
+  function drawDiagram() {
+    const box = $("diagram");
+    const src = $("mermaid-src");
+    if (!box || !src || !window.mermaid) return;
+    const failed = () => {
+      box.textContent = "The picture of the menu could not be drawn; the list below shows it.";
+    };
+    try {
+      window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral" });
+      window.mermaid
+        .render("menu-diagram", src.textContent)
+        .then(({ svg }) => {
+          box.innerHTML = svg;
+          highlight(shown.node, shown.trail);
+        })
+        .catch(failed);
+    } catch (err) {
+      failed();
+    }
+  }
+
+  function graphId(node) {
+    return "n_" + node.replace(/[^A-Za-z0-9_]/g, "_");
+  }
+
   function highlight(node, trail) {
-    document.querySelectorAll(".node").forEach((el) => {
+    shown = { node, trail };
+    const drawn = node ? graphId(node) : null;
+    const visited = trail.map(graphId);
+    document.querySelectorAll("#diagram g.node").forEach((g) => {
+      const m = /flowchart-(.+)-\d+$/.exec(g.id); // "menu-diagram-flowchart-n_main-4"
+      const id = m ? m[1] : null;
+      g.classList.toggle("current", id !== null && id === drawn);
+      g.classList.toggle("visited", id !== null && id !== drawn && visited.includes(id));
+    });
+    document.querySelectorAll("li.node").forEach((el) => {
       const id = el.dataset.node;
       el.classList.toggle("current", id === node);
       el.classList.toggle("visited", trail.includes(id) && id !== node);
@@ -389,4 +426,5 @@
   });
   if ("speechSynthesis" in window) window.speechSynthesis.getVoices(); // load the voice list
   render();
+  drawDiagram();
 })();
