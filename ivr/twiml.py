@@ -7,7 +7,6 @@ cached, so a webhook's cost is a dictionary look-up.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from functools import lru_cache
 from typing import Protocol
@@ -25,6 +24,7 @@ from .menu import (
     MessageNode,
     QueueNode,
     Step,
+    Text,
     TransferNode,
 )
 
@@ -203,9 +203,9 @@ class Renderer:
 
     # -- the clock: opening hours and announcements ---------------------------------
 
-    def hours(self, node_id: str, language: str, now: dt.datetime) -> str:
-        """TwiML for arriving at hours node ``node_id`` at ``now``: closure words, then on."""
-        target, messages = self.menu.resolve(node_id, language, now)
+    def arrive(self, target: str, language: str, messages: list[Text]) -> str:
+        """TwiML for ``target`` reached through hours nodes (``Menu.resolve``): their closure
+        words first, then the node."""
         if not messages:
             return self.step(target, language)
         r = VoiceResponse()

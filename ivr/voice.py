@@ -220,12 +220,16 @@ def node(node_id: str) -> Response:
     if kind == "hours":
         at = now()
         step = s.menu.route_hours(node_id, lang, at)
-        outcome, detail = step.outcome, {"next": step.node}
-        record(Event(call_sid(), kind, node=node_id, language=lang, outcome=outcome, detail=detail))
+        detail = {"next": step.node}
+        record(
+            Event(
+                call_sid(), kind, node=node_id, language=lang, outcome=step.outcome, detail=detail
+            )
+        )
         # The node the caller hears is rendered in the same answer: it arrives there too.
-        target, _ = s.menu.resolve(node_id, lang, at)
+        target, messages = s.menu.resolve(node_id, lang, at)
         record(Event(call_sid(), s.menu.node(target).kind, node=target, language=lang))
-        return twiml(s.renderer.hours(node_id, lang, at))
+        return twiml(s.renderer.arrive(target, lang, messages))
     record(Event(call_sid(), kind, node=node_id, language=lang))
     return twiml(s.renderer.step(node_id, lang))
 
