@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # twiml imports this module
     from .twiml import Routes
 
 ATTEMPTS = 3
-STEPS = ("offer", "confirm", "number")
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,6 @@ class ConfigError(IVRError):
         super().__init__(f"{setting}: {message}")
 
 
-class NodeNotFound(IVRError):
-    """A request named a node that the menu in service does not have."""
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-        super().__init__(f"no node named {node!r} in the menu")
-
-
 class JourneyError(IVRError):
     """The journey log cannot do what was asked: a database fault, a bad setting or argument."""
 
