@@ -85,6 +85,7 @@ class LiveCall:
         self._events: list[CallEvent] = []
         self._waiting: Waiting | None = None
         self._hung_up = False
+        self.crash: BaseException | None = None
         self.call = Call(transport, url, self, on_event=self.annotate, **options)
         self._thread = threading.Thread(
             target=self._run, name=f"live-call-{self.call_sid[-8:]}", daemon=True
@@ -166,6 +167,7 @@ class LiveCall:
         try:
             self.call.run()
         except BaseException as exc:  # never let the thread die silently
+            self.crash = exc
             self.annotate(CallEvent("error", text=f"{type(exc).__name__}: {exc}"))
         with self._cond:
             self._waiting = Waiting("ended")
