@@ -64,7 +64,7 @@ def create_floor() -> Flask:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ivr.serve import Server, gunicorn_options
+    from ivr.webhooks.serve import Server, gunicorn_options
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")

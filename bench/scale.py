@@ -126,8 +126,8 @@ def _rss_after_create_app(menu_file: str | None) -> int:
 
 
 def measure(nodes: int = 10_000) -> dict[str, Any]:
+    from ivr.authoring.paths import walk_paths
     from ivr.menu import load_menu
-    from ivr.paths import walk_paths
 
     data = generate_menu(nodes)
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.served import free_port, run_locust, start_server, stop_server
-from ivr.serve import default_workers
+from ivr.webhooks.serve import default_workers
 
 ROUTES = (
     "/voice",

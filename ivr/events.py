@@ -1,8 +1,14 @@
-"""What happened at each webhook step of a call, and where those events go.
+"""The event vocabulary: what happened at each webhook step of a call, and where it goes.
 
-The webhooks describe every step as an :class:`Event` and hand it to the app's recorder.
-The default recorder only logs (with the caller's number masked); the journey log
-(``ivr.journey``) stores them durably.
+The webhooks describe every step as an :class:`Event` whose ``kind`` is a :class:`Kind`; the
+journey log, its report, the call-handler line and the softphone read events back by those
+same names, never by bare strings, so renaming a kind cannot quietly break a reader. Where the
+caller goes next is decided by the menu's router (``ivr.menu.routing``) and recorded on the
+event as ``detail["next"]``; readers take it from there rather than working it out again.
+
+Recorders: :class:`LogRecorder` writes one masked log line per event; the journey log
+(``ivr.journey``) stores them; :class:`Recorders` chains several, in the order the app factory
+lists them.
 """
 
 from __future__ import annotations
@@ -12,28 +18,70 @@ import itertools
 import logging
 import os
 import queue
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
+
+from .numbers import mask
 
 log = logging.getLogger("ivr.calls")
 
-_DIGITS = re.compile(r"\d")
+
+class Kind(StrEnum):
+    """Every kind of event the webhooks record (the values are what the journey log stores)."""
+
+    CALL_START = "call-start"
+    """A call came in (``/voice``)."""
+    ANNOUNCEMENT = "announcement"
+    """A key pressed during the start-of-call announcements."""
+    # Arrival at a node, named after the node's kind (``/node/<node>``).
+    MENU = "menu"
+    MESSAGE = "message"
+    QUEUE = "queue"
+    TRANSFER = "transfer"
+    HANGUP = "hangup"
+    HOURS = "hours"
+    CHOICE = "choice"
+    """A caller answered a menu: an option, repeat, back, invalid, silence or fallback."""
+    QUEUE_WAIT = "queue-wait"
+    """One hold cycle in a queue (Twilio's waitUrl)."""
+    QUEUE_RESULT = "queue-result"
+    """The caller left a queue (``QueueResult``)."""
+    TRANSFER_RESULT = "transfer-result"
+    """A transfer ended (``DialCallStatus``)."""
+    CALLBACK_OFFER = "callback-offer"
+    """A step of the "press 1 to be called back" offer."""
+    CALLBACK = "callback"
+    """A callback request was stored."""
+    STATUS = "status"
+    """Twilio's call status callback: the call ended."""
+    FALLBACK = "fallback"
+    """Twilio called the number's fallback URL: our primary handler failed."""
+    ERROR = "error"
+    """A fault inside a webhook; the caller heard an apology."""
+    MOVED = "moved"
+    """The caller's node vanished in a menu edit; back to the start."""
+    HANDLER_IN = "handler-in"
+    HANDLER_REFUSED = "handler-refused"
+    HANDLER_TAKE = "handler-take"
+    HANDLER_BRIDGED = "handler-bridged"
+    """The call-handler line: a handler got in, was refused, took a caller, was bridged."""
+
+    @classmethod
+    def arrival(cls, node_kind: str) -> Kind:
+        """The kind recorded when a caller arrives at a node of ``node_kind``."""
+        return cls(node_kind)
 
 
-def mask_number(number: str | None) -> str:
-    """Mask a phone number for logs: keep the country code and the last three digits."""
-    if not number:
-        return ""
-    if not number.startswith("+") or len(number) < 8:
-        # client:alice, sip:..., anonymous: keep the scheme, hide the rest.
-        head = number.split(":", 1)[0] + ":" if ":" in number else ""
-        return head + "***" if head else "***"
-    keep_head = 3  # "+44"
-    middle = _DIGITS.sub("*", number[keep_head:-3])
-    return number[:keep_head] + middle + number[-3:]
+ARRIVALS = frozenset({Kind.MENU, Kind.MESSAGE, Kind.QUEUE, Kind.TRANSFER, Kind.HANGUP, Kind.HOURS})
+"""Kinds that say "the caller arrived at this node"."""
+HANDLER_LINE = frozenset({Kind.HANDLER_IN, Kind.HANDLER_REFUSED, Kind.HANDLER_TAKE})
+"""Kinds of a call handler's own call to the staff line (not a caller's)."""
+
+mask_number = mask
+"""Kept for readers of log lines: the masking every log line uses (:func:`ivr.numbers.mask`)."""
 
 
 class _Ids:
@@ -62,9 +110,8 @@ class Event:
     """One step of one call."""
 
     call_sid: str
-    kind: str
-    """What the step was: call-start, menu, choice, message, enqueue, queue-wait, queue-result,
-    transfer, transfer-result, hangup, status, fallback, error."""
+    kind: Kind | str
+    """What the step was (a :class:`Kind`; a plain string when read back from storage)."""
     node: str | None = None
     language: str | None = None
     key: str | None = None
@@ -72,8 +119,8 @@ class Event:
     """The node the caller's choice leads to."""
     confidence: float | None = None
     outcome: str | None = None
-    """next, invalid, silence, repeat, back, fallback, option, enqueued, bridged, queue-full,
-    hangup, completed, busy, no-answer, failed, ... (Twilio's own words where it has them)."""
+    """The router's branch (option, repeat, back, invalid, silence, fallback, open, closed,
+    ...) or Twilio's own word for a result (bridged, queue-full, busy, no-answer, ...)."""
     detail: dict[str, Any] = field(default_factory=dict)
     caller: str | None = None
     """The caller's number: masked or hashed by the recorder before it is stored."""
@@ -102,13 +149,13 @@ class _Line:
 
     def __str__(self) -> str:
         event = self.event
-        parts = [f"call={event.call_sid}", f"step={event.kind}"]
+        parts = [f"call={event.call_sid}", f"step={event.kind!s}"]
         for name in ("node", "key", "option", "outcome", "language"):
             value = getattr(event, name)
             if value is not None:
                 parts.append(f"{name}={value}")
         if event.caller:
-            parts.append(f"from={mask_number(event.caller)}")
+            parts.append(f"from={mask(event.caller)}")
         parts.extend(f"{k}={v}" for k, v in event.detail.items())
         return " ".join(parts)
 

@@ -458,7 +458,7 @@ class JourneyLog:
         at: float | None = None,
     ) -> str:
         """Store a callback request (written like events: never waits); return its id."""
-        from .menu import to_e164
+        from .numbers import to_e164
 
         try:
             number = to_e164(number)

@@ -29,9 +29,9 @@ database_option = click.option(
 @contextmanager
 def opened(database: str | None) -> Iterator[JourneyLog]:
     """The journey log named by ``--database`` or the settings, closed afterwards."""
-    from .config import from_env
+    from .settings import load
 
-    settings: dict[str, Any] = from_env()
+    settings: dict[str, Any] = load()
     if database:
         settings["DATABASE_URL"] = database
     try:
@@ -49,11 +49,11 @@ def opened(database: str | None) -> Iterator[JourneyLog]:
 def _menu(path: str | None) -> Any:
     """The menu the calls went through, if it loads: it names queues and the nodes that end
     a call by design. A named file must load; the default one may be missing."""
-    from .config import from_env
     from .menu import load_menu
+    from .settings import load
 
     try:
-        return load_menu(path or from_env()["IVR_MENU_FILE"])
+        return load_menu(path or load()["IVR_MENU_FILE"])
     except (IVRError, OSError) as exc:
         if path:
             raise click.BadParameter(str(exc), param_hint="--menu") from None

@@ -126,7 +126,7 @@ def config() -> dict[str, Any]:
         "IVR_MENU_FILE": str(MENU),
         "IVR_ALLOW_UNSIGNED": False,
         "IVR_TRUSTED_PROXIES": 0,
-        "IVR_CLOCK": lambda: OFFICE_HOURS,
+        "IVR_NOW": OFFICE_HOURS,
     }
 
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from ivr.cli import _scan_steps, cli
+from ivr.cli import cli
+from ivr.cli.call import _scan_steps
 
 
 @pytest.fixture

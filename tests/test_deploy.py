@@ -9,7 +9,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
-from ivr.provision import signed_test_request, voice_params
+from ivr.account.provision import signed_test_request, voice_params
 
 MENU = str(Path(__file__).resolve().parent.parent / "menus.json")
 TOKEN = "deploy-token"

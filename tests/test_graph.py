@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import cli
-from ivr.graph import (
+from ivr.authoring.graph import (
     README_END,
     README_START,
     GraphError,
@@ -22,7 +21,8 @@ from ivr.graph import (
     to_svg,
     update_markdown,
 )
-from ivr.menu import load_menu, parse_menu
+from ivr.cli import cli
+from ivr.menu import load_menu, parse_menu, routing
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = ROOT / "menus.json"
@@ -114,7 +114,7 @@ def test_every_node_of_menus_json_is_in_the_picture(draw) -> None:
     text = draw(menu)
     for node_id in menu.nodes:
         assert re.search(rf'"{re.escape(node_id)}(<br/>|\\n)', text), node_id
-    edges = sum(1 for n in menu.nodes for _ in menu.edges(n))
+    edges = sum(1 for n in menu.nodes for e in routing.edges(menu, n) if e.drawn)
     arrows = (
         len(re.findall(r"-\.?->\|", text))
         if draw is to_mermaid
@@ -124,7 +124,7 @@ def test_every_node_of_menus_json_is_in_the_picture(draw) -> None:
 
 
 def test_svg_without_graphviz_is_a_clear_error(small, monkeypatch) -> None:
-    monkeypatch.setattr("ivr.graph.shutil.which", lambda name: None)
+    monkeypatch.setattr("ivr.authoring.graph.shutil.which", lambda name: None)
     with pytest.raises(GraphError, match="Graphviz `dot` is not installed"):
         to_svg(small)
 

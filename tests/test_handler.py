@@ -12,10 +12,10 @@ from twilio.request_validator import RequestValidator
 from twilio_fake import AUTH_TOKEN, FakeTwilio, client_for
 
 from ivr import create_app
+from ivr.account.provision import TwilioAccount
 from ivr.errors import SetupError
 from ivr.events import Event
-from ivr.handler import CHECK_ROUNDS
-from ivr.provision import TwilioAccount
+from ivr.webhooks.handler import CHECK_ROUNDS
 
 BASE = "https://ivr.example.org"
 MENU = Path(__file__).resolve().parent.parent / "menus.json"
@@ -68,10 +68,10 @@ def app(fake, events):
             "IVR_ALLOW_UNSIGNED": False,
             "IVR_HANDLER_NUMBERS": f"{HANDLER}, 07700 900002",
             "IVR_HANDLER_PIN": PIN,
-            "IVR_TWILIO_ACCOUNT": TwilioAccount(client_for(fake)),
-            "IVR_RECORDER": events,
-            "IVR_CLOCK": lambda: OFFICE_HOURS,  # the business crime line is open
-        }
+            "IVR_NOW": OFFICE_HOURS,  # the business crime line is open
+        },
+        recorder=events,
+        twilio_account=TwilioAccount(client_for(fake)),
     )
 
 
@@ -163,9 +163,9 @@ def test_unknown_caller_without_a_pin_configured_is_refused_at_once(fake, events
             "IVR_MENU_FILE": str(MENU),
             "IVR_HANDLER_NUMBERS": HANDLER,
             "IVR_HANDLER_PIN": "",
-            "IVR_TWILIO_ACCOUNT": TwilioAccount(client_for(fake)),
-            "IVR_RECORDER": events,
-        }
+        },
+        recorder=events,
+        twilio_account=TwilioAccount(client_for(fake)),
     )
     root = handler(app, STRANGER).twiml("/handler")
     assert verbs(root) == ["Say", "Hangup"]
@@ -345,7 +345,7 @@ def test_a_fault_on_the_line_is_spoken_not_twilios_application_error(app, fake, 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("ivr.handler.board_twiml", broken)
+    monkeypatch.setattr("ivr.webhooks.handler.board_twiml", broken)
     root = handler(app).twiml("/handler")
     assert verbs(root) == ["Say", "Hangup"]
     assert "technical problem" in said(root)
@@ -463,10 +463,10 @@ def test_the_whisper_reads_the_journey_log_for_a_call_another_worker_served(fake
                 "PUBLIC_BASE_URL": BASE,
                 "IVR_MENU_FILE": str(MENU),
                 "IVR_HANDLER_NUMBERS": HANDLER,
-                "IVR_TWILIO_ACCOUNT": TwilioAccount(client_for(fake)),
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
-                "IVR_CLOCK": lambda: OFFICE_HOURS,
-            }
+                "IVR_NOW": OFFICE_HOURS,
+            },
+            twilio_account=TwilioAccount(client_for(fake)),
         )
 
     caller_worker, handler_worker = worker(), worker()

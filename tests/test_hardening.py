@@ -23,8 +23,8 @@ from ivr.caller import Call, Response, ScriptedCaller
 from ivr.caller.interpreter import WAIT_VERBS
 from ivr.errors import MenuError
 from ivr.menu import load_menu, parse_menu
-from ivr.request import parse_urlencoded
-from ivr.security import compute_signature
+from ivr.webhooks.request import parse_urlencoded
+from ivr.webhooks.security import compute_signature
 
 FUZZ = settings(
     max_examples=60,
@@ -433,8 +433,8 @@ def test_a_menu_file_that_is_not_utf8_is_refused(tmp_path):
 
 def test_queue_wait_documents_are_rendered_once_per_figures(app: Any):
     renderer = app.extensions["ivr"].store.served.renderer
-    first = renderer.queue_wait("crime_queue", "en-GB", 1, 3, 95)
-    assert renderer.queue_wait("crime_queue", "en-GB", 1, 3, 95) is first
-    assert renderer.queue_wait("crime_queue", "en-GB", 2, 3, 95) != first
-    assert renderer.queue_wait("crime_queue", "en-GB", 1, 4, 95) != first
+    first = renderer.hold("crime_queue", "en-GB", 1, 3, 95)
+    assert renderer.hold("crime_queue", "en-GB", 1, 3, 95) is first
+    assert renderer.hold("crime_queue", "en-GB", 2, 3, 95) != first
+    assert renderer.hold("crime_queue", "en-GB", 1, 4, 95) != first
     assert "cycle=2" in first

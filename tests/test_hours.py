@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ivr.hours import DAYS, Closure, Schedule, is_open, parse_range
+from ivr.menu.hours import DAYS, Closure, Schedule, is_open, parse_range
 
 UTC = dt.UTC
 LONDON = ZoneInfo("Europe/London")

@@ -415,8 +415,8 @@ def test_speech_choices_record_twilios_confidence_beside_the_phrase_match():
             "TWILIO_AUTH_TOKEN": TOKEN,
             "PUBLIC_BASE_URL": None,
             "IVR_MENU_FILE": str(MENU),
-            "IVR_RECORDER": Keep(),
-        }
+        },
+        recorder=Keep(),
     )
     twilio = Twilio(app.test_client())
     twilio.twiml("/menu/main?attempt=1", SpeechResult="report a crime", Confidence="0.42")

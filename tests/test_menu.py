@@ -6,7 +6,7 @@ import pytest
 from conftest import MENU, minimal_menu
 
 from ivr.errors import MenuError
-from ivr.menu import MenuNode, load_menu, parse_menu, to_e164
+from ivr.menu import MenuNode, load_menu, parse_menu, routing, to_e164
 
 
 def problems(data: dict | str) -> list[str]:
@@ -159,7 +159,7 @@ def menu():
     [("1", "report_crime"), ("2", "business_hours"), ("3", "cyber"), ("4", "general_queue")],
 )
 def test_keys_choose_options(menu, digits, expected):
-    step = menu.choose("main", digits, "", 1, "en-GB")
+    step = routing.choose(menu, "main", digits, "", 1, "en-GB")
     assert (step.node, step.outcome, step.key, step.attempt) == (expected, "option", digits, 1)
 
 
@@ -176,33 +176,33 @@ def test_keys_choose_options(menu, digits, expected):
     ],
 )
 def test_speech_chooses_options(menu, speech, expected):
-    step = menu.choose("main", "", speech, 1, "en-GB")
+    step = routing.choose(menu, "main", "", speech, 1, "en-GB")
     assert step.node == expected and step.outcome == "option"
     assert step.confidence is not None and 0 < step.confidence <= 1
 
 
 def test_unmatched_speech_counts_as_invalid(menu):
-    step = menu.choose("main", "", "the weather is lovely", 1, "en-GB")
+    step = routing.choose(menu, "main", "", "the weather is lovely", 1, "en-GB")
     assert (step.node, step.outcome, step.notice, step.attempt) == ("main", "invalid", "invalid", 2)
 
 
 def test_invalid_key_then_attempt_limit_then_fallback(menu):
     node: MenuNode = menu.node("main")
-    step = menu.choose("main", "9", "", 1, "en-GB")
+    step = routing.choose(menu, "main", "9", "", 1, "en-GB")
     assert (step.node, step.attempt, step.notice) == ("main", 2, "invalid")
-    step = menu.choose("main", "", "", 2, "en-GB")
+    step = routing.choose(menu, "main", "", "", 2, "en-GB")
     assert (step.node, step.attempt, step.notice) == ("main", 3, "silence")
-    step = menu.choose("main", "7", "", menu.attempts(node), "en-GB")
+    step = routing.choose(menu, "main", "7", "", menu.attempts(node), "en-GB")
     assert (step.node, step.outcome) == (node.fallback, "fallback")
 
 
 def test_repeat_keeps_the_attempt_and_back_goes_back(menu):
-    assert menu.choose("cyber", "*", "", 2, "en-GB").node == "cyber"
-    assert menu.choose("cyber", "*", "", 2, "en-GB").attempt == 2
-    back = menu.choose("cyber", "#", "", 1, "en-GB")
+    assert routing.choose(menu, "cyber", "*", "", 2, "en-GB").node == "cyber"
+    assert routing.choose(menu, "cyber", "*", "", 2, "en-GB").attempt == 2
+    back = routing.choose(menu, "cyber", "#", "", 1, "en-GB")
     assert (back.node, back.outcome) == ("main", "back")
     # The main menu has no back node, so '#' is just an invalid key there.
-    assert menu.choose("main", "#", "", 1, "en-GB").outcome == "invalid"
+    assert routing.choose(menu, "main", "#", "", 1, "en-GB").outcome == "invalid"
 
 
 def test_menu_is_immutable(menu):

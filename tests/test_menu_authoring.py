@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ivr.errors import MenuError
-from ivr.menu import HoursNode, parse_menu
+from ivr.menu import HoursNode, parse_menu, routing
 
 UTC = dt.UTC
 
@@ -91,8 +91,9 @@ def test_the_base_menu_is_valid_and_every_node_is_reachable() -> None:
 )
 def test_route_hours(at: dt.datetime, node: str, outcome: str, message: str | None) -> None:
     menu = parse_menu(json.dumps(BASE))
-    step = menu.route_hours("business", "en-GB", at)
-    assert (step.node, step.outcome, step.message) == (node, outcome, message)
+    step = routing.hours(menu, "business", "en-GB", at)
+    assert (step.node, step.outcome) == (node, outcome)
+    assert step.messages == (() if message is None else (message,))
 
 
 def test_resolve_follows_chained_hours_nodes_and_collects_closure_messages() -> None:
@@ -107,18 +108,18 @@ def test_resolve_follows_chained_hours_nodes_and_collects_closure_messages() -> 
     }
     menu = parse_menu(json.dumps(data))
     at = dt.datetime(2026, 12, 28, 10, 0, tzinfo=UTC)
-    assert menu.resolve("outer", "en-GB", at) == (
-        "closed_message",
-        ["Outer closed.", "Closed today."],
-    )
-    assert menu.resolve("welcome", "en-GB", at) == ("welcome", [])
+    step = routing.resolve(menu, "outer", "en-GB", at)
+    assert (step.node, step.messages) == ("closed_message", ("Outer closed.", "Closed today."))
+    step = routing.resolve(menu, "welcome", "en-GB", at)
+    assert (step.node, step.messages) == ("welcome", ())
 
 
 def test_edges_of_an_hours_node() -> None:
     menu = parse_menu(json.dumps(BASE))
-    assert list(menu.edges("business")) == [
-        ("open", "business_queue", "solid"),
-        ("closed", "closed_message", "solid"),
+    assert [(e.branch, e.target, e.label, e.drawn) for e in routing.edges(menu, "business")] == [
+        ("open", "business_queue", "open", True),
+        ("closed", "closed_message", "closed", True),
+        ("closure 2026-12-28", "closed_message", "closed 2026-12-28", False),
     ]
 
 
@@ -165,8 +166,10 @@ def test_bad_schedules_are_located(change: dict[str, Any], expected: str) -> Non
 )
 def test_announcement_window(now: dt.datetime, active: bool) -> None:
     menu = parse_menu(json.dumps(BASE))
-    assert [a.name for a in menu.active_announcements(now)] == (["A34 closure"] if active else [])
-    found = menu.announcement_for_key("5", now)
+    assert [a.name for a in routing.active_announcements(menu, now)] == (
+        ["A34 closure"] if active else []
+    )
+    _, found = routing.announcement_key(menu, "5", "en-GB", now)
     assert (found is not None) is active
 
 
@@ -175,8 +178,12 @@ def test_announcement_local_times_follow_bst() -> None:
         announcements=[{"say": "Summer.", "starts": "2026-07-01T09:00", "ends": "2026-07-01T10:00"}]
     )
     menu = parse_menu(json.dumps(data))
-    assert not menu.active_announcements(dt.datetime(2026, 7, 1, 9, 0, tzinfo=UTC))  # 10:00 BST
-    assert menu.active_announcements(dt.datetime(2026, 7, 1, 8, 0, tzinfo=UTC))  # 09:00 BST
+    assert not routing.active_announcements(
+        menu, dt.datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    )  # 10:00 BST
+    assert routing.active_announcements(
+        menu, dt.datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    )  # 09:00 BST
 
 
 def test_announcement_with_an_offset_and_switched_off() -> None:
@@ -188,8 +195,8 @@ def test_announcement_with_an_offset_and_switched_off() -> None:
     )
     menu = parse_menu(json.dumps(data))
     now = dt.datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
-    assert [a.say for a in menu.active_announcements(now)] == ["On."]
-    assert menu.announcement_for_key("5", now) is None
+    assert [a.say for a in routing.active_announcements(menu, now)] == ["On."]
+    assert routing.announcement_key(menu, "5", "en-GB", now)[1] is None
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from ivr.authoring.paths import walk_paths
 from ivr.cli import cli
 from ivr.menu import load_menu, parse_menu
-from ivr.paths import walk_paths
 
 
 def menu_of(nodes: dict, start: str = "welcome", **defaults):

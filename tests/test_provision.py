@@ -14,6 +14,13 @@ from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 from twilio_fake import ACCOUNT_SID, API, AUTH_TOKEN, Call, FakeTwilio, client_for
 
+from ivr.account.provision import (
+    TEST_CALL_SID,
+    TwilioAccount,
+    client_from_settings,
+    signed_test_request,
+)
+from ivr.cli.twilio import twilio
 from ivr.errors import (
     BadCredentials,
     CredentialsMissing,
@@ -22,13 +29,6 @@ from ivr.errors import (
     TwilioError,
     TwilioUnreachable,
 )
-from ivr.provision import (
-    TEST_CALL_SID,
-    TwilioAccount,
-    client_from_settings,
-    signed_test_request,
-)
-from ivr.twilio_cli import twilio
 
 NUMBER = "+442079460101"
 BASE = "https://ivr.example.org"
@@ -439,7 +439,7 @@ def test_signed_test_request_failures(kwargs, detail):
 
 
 def test_a_slow_answer_is_a_warning():
-    from ivr import provision
+    from ivr.account import provision
 
     ticks = iter([100.0, 107.5])
     with responses.RequestsMock() as mock:

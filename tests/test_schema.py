@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from ivr.authoring.schema import SCHEMA_FILE, menu_schema, schema_text, undescribed
 from ivr.cli import cli
-from ivr.schema import SCHEMA_FILE, menu_schema, schema_text, undescribed
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -179,7 +179,7 @@ def test_ivr_serve_never_runs_unsigned(monkeypatch):
     from ivr.cli import cli
 
     monkeypatch.setenv("IVR_ALLOW_UNSIGNED", "1")
-    monkeypatch.setattr("ivr.serve.Server.run", lambda self: pytest.fail("must not serve"))
+    monkeypatch.setattr("ivr.webhooks.serve.Server.run", lambda self: pytest.fail("must not serve"))
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 1
     assert "never accepts unsigned" in result.output

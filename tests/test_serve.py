@@ -13,7 +13,7 @@ from conftest import MENU, TOKEN
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import cli
-from ivr.serve import Server, default_workers, gunicorn_options
+from ivr.webhooks.serve import Server, default_workers, gunicorn_options
 
 
 def test_defaults_follow_the_machine():

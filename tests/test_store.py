@@ -15,8 +15,8 @@ import pytest
 from conftest import MENU, Twilio, minimal_menu, said, verbs, write_menu
 
 from ivr import create_app
-from ivr.store import MenuStore
-from ivr.voice import UrlRoutes
+from ivr.twiml import UrlRoutes
+from ivr.webhooks.store import MenuStore
 
 
 class Clock:
@@ -146,7 +146,7 @@ def test_reload_off_never_looks_at_the_file(config, menu_file) -> None:
 
 
 def test_store_reload_if_changed_directly(menu_file) -> None:
-    store = MenuStore(menu_file, UrlRoutes("en-GB"))
+    store = MenuStore(menu_file, lambda m: UrlRoutes("en-GB"))
     assert store.reload_if_changed() is False
     data = minimal_menu()
     data["nodes"]["bye"]["say"] = "Cheerio."
@@ -161,8 +161,7 @@ def test_switching_an_announcement_on_by_editing_the_file(config, tmp_path: Path
     menu_file = write_menu(tmp_path, data)
     noon = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
     app = create_app(
-        config
-        | {"IVR_MENU_FILE": str(menu_file), "IVR_MENU_RELOAD_SECONDS": 1, "IVR_CLOCK": lambda: noon}
+        config | {"IVR_MENU_FILE": str(menu_file), "IVR_MENU_RELOAD_SECONDS": 1, "IVR_NOW": noon}
     )
     clock = Clock()
     store = app.extensions["ivr"].store

@@ -383,7 +383,7 @@ def test_the_walk_visits_every_node(config):
     visited: set[str] = set()
     # The business line's hours decide some routes: walk in and out of them.
     for when in (OFFICE_HOURS, OUT_OF_HOURS):
-        app = create_app({**config, "IVR_CLOCK": lambda when=when: when})
+        app = create_app({**config, "IVR_NOW": when})
         original = app.extensions["ivr"].store.served.renderer._body
 
         def spy(r, node_id, *args, original=original):

@@ -13,6 +13,7 @@ import pytest
 from conftest import MENU, Twilio, minimal_menu, said, verbs, write_menu
 
 from ivr import create_app
+from ivr.errors import ConfigError
 
 UTC = dt.UTC
 MONDAY_10AM_BST = dt.datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -22,7 +23,7 @@ CHRISTMAS_DAY = dt.datetime(2026, 12, 25, 10, 0, tzinfo=UTC)
 
 
 def app_at(config: dict[str, Any], when: dt.datetime, menu: Path = MENU) -> Twilio:
-    app = create_app(config | {"IVR_MENU_FILE": str(menu), "IVR_CLOCK": lambda: when})
+    app = create_app(config | {"IVR_MENU_FILE": str(menu), "IVR_NOW": when})
     return Twilio(app.test_client())
 
 
@@ -217,17 +218,17 @@ def test_an_announcement_outside_its_window_is_silent(config, tmp_path: Path, wh
 
 
 def test_ivr_now_fixes_the_clock_in_uk_local_time(config, monkeypatch) -> None:
-    del config["IVR_CLOCK"]  # the tests' own fixed clock
+    del config["IVR_NOW"]  # the tests' own fixed clock
     monkeypatch.setenv("IVR_NOW", "2026-12-25T10:00")
     app = create_app(config)
-    assert app.config["IVR_CLOCK"]() == dt.datetime(2026, 12, 25, 10, tzinfo=UTC)
+    assert app.extensions["ivr"].clock() == dt.datetime(2026, 12, 25, 10, tzinfo=UTC)
     root = Twilio(app.test_client()).twiml("/node/business_hours")
     assert says(root)[0][0] == "The business crime line is closed today for Christmas Day."
     monkeypatch.setenv("IVR_NOW", "2026-07-01T09:00")  # BST
-    assert create_app(config).config["IVR_CLOCK"]() == dt.datetime(2026, 7, 1, 8, tzinfo=UTC)
+    assert create_app(config).extensions["ivr"].clock() == dt.datetime(2026, 7, 1, 8, tzinfo=UTC)
 
 
 def test_ivr_now_must_be_a_moment(config, monkeypatch) -> None:
     monkeypatch.setenv("IVR_NOW", "Christmas")
-    with pytest.raises(ValueError, match="IVR_NOW must be a date and time"):
+    with pytest.raises(ConfigError, match="IVR_NOW: must be a date and time"):
         create_app(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .menu import MenuFile
+from ..menu import MenuFile
 
 SCHEMA_FILE = "menus.schema.json"
 SCHEMA_ID = "https://ivr101.example/menus.schema.json"

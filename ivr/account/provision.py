@@ -22,7 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from .errors import (
+from ..errors import (
     BadCredentials,
     CredentialsMissing,
     NumberNotFound,
@@ -30,7 +30,7 @@ from .errors import (
     TwilioError,
     TwilioUnreachable,
 )
-from .menu import to_e164
+from ..numbers import to_e164
 
 log = logging.getLogger("ivr.provision")
 
@@ -199,7 +199,7 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
-class Waiting:
+class QueueMember:
     """One caller waiting in a queue."""
 
     call_sid: str
@@ -289,7 +289,7 @@ class TwilioAccount:
             return [live[name] for name in sorted(live)]
         return [live.get(name, QueueStatus(name, None)) for name in names]
 
-    def front(self, queue: QueueStatus) -> Waiting | None:
+    def front(self, queue: QueueStatus) -> QueueMember | None:
         """The caller at the front of ``queue`` (who a handler would take), if any."""
         if queue.sid is None:
             return None
@@ -298,7 +298,7 @@ class TwilioAccount:
         if not members:
             return None
         first = min(members, key=lambda m: m.position or 0)
-        return Waiting(str(first.call_sid), int(first.wait_time or 0), int(first.position or 1))
+        return QueueMember(str(first.call_sid), int(first.wait_time or 0), int(first.position or 1))
 
     # -- setup ------------------------------------------------------------------------
 

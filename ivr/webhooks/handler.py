@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -24,15 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import phonenumbers
 from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from .errors import IVRError, SetupError
-from .events import Event, Recorder
-from .menu import Menu, MenuNode, QueueNode
-from .provision import QueueStatus, TwilioAccount, Waiting, client_from_settings
+from ..account.provision import QueueMember, QueueStatus, TwilioAccount, client_from_settings
+from ..errors import IVRError, SetupError
+from ..events import Event, Kind
+from ..menu import Menu, MenuNode, QueueNode
+from ..numbers import normalise
+from .form import call_sid, int_param, ivr, param, record, twiml
 from .security import require_twilio_signature
 
 log = logging.getLogger("ivr.handler")
@@ -54,7 +54,7 @@ CACHE_SECONDS = 5.0
 
 
 @dataclass
-class Journey:
+class CallerChoices:
     """What the handler line knows of one caller: the menu options chosen, the queue node."""
 
     choices: list[tuple[str, str]]
@@ -63,21 +63,25 @@ class Journey:
 
     def add(self, event: Event) -> None:
         """Take in one caller event: an option chosen, or the queue node they wait in."""
-        if event.kind == "choice" and event.outcome == "option" and event.key and event.node:
+        if event.kind == Kind.CHOICE and event.outcome == "option" and event.key and event.node:
             self.choices = [*self.choices, (event.node, str(event.key))][-4:]
-        elif event.kind in ("queue", "queue-wait") and event.node:
+        elif event.kind in QUEUED and event.node:
             self.queue_node = event.node
 
     @classmethod
-    def from_events(cls, events: list[Event]) -> Journey | None:
+    def from_events(cls, events: list[Event]) -> CallerChoices | None:
         journey = cls([])
         for event in events:
             journey.add(event)
         return journey if journey.choices or journey.queue_node else None
 
 
+QUEUED = frozenset({Kind.QUEUE, Kind.QUEUE_WAIT})
+"""Events that say which queue node a caller waits in."""
+
+
 class QueueRoster:
-    """A recorder in front of the app's own: remembers each live call's choices and queue node.
+    """A recorder in the app's chain: remembers each live call's choices and queue node.
 
     The caller webhooks record a ``choice`` event per option chosen and a ``queue-wait`` event
     (with the node) per hold cycle; that is the only place the chosen option is known. Kept in
@@ -85,40 +89,38 @@ class QueueRoster:
     possible options instead.
     """
 
-    def __init__(self, inner: Recorder, limit: int = 5000) -> None:
-        self.inner = inner
+    def __init__(self, limit: int = 5000) -> None:
         self.limit = limit
-        self._calls: OrderedDict[str, Journey] = OrderedDict()
+        self._calls: OrderedDict[str, CallerChoices] = OrderedDict()
         self._lock = threading.Lock()
 
-    NOTED = frozenset({"choice", "queue", "queue-wait", "queue-result", "status"})
+    NOTED = frozenset({Kind.CHOICE, *QUEUED, Kind.QUEUE_RESULT, Kind.STATUS})
 
     def record(self, event: Event) -> None:
         if event.kind in self.NOTED:
             with self._lock:
                 self._note(event)
-        self.inner.record(event)
 
     def _note(self, event: Event) -> None:
         sid = event.call_sid
-        if event.kind in ("queue-result", "status"):
+        if event.kind in (Kind.QUEUE_RESULT, Kind.STATUS):
             self._calls.pop(sid, None)
             return
-        chose = event.kind == "choice" and event.outcome == "option" and event.key
-        queued = event.kind in ("queue", "queue-wait")
+        chose = event.kind == Kind.CHOICE and event.outcome == "option" and event.key
+        queued = event.kind in QUEUED
         if not sid or not event.node or not (chose or queued):
             return
-        self._calls.setdefault(sid, Journey([])).add(event)
+        self._calls.setdefault(sid, CallerChoices([])).add(event)
         self._calls.move_to_end(sid)
         while len(self._calls) > self.limit:
             self._calls.popitem(last=False)
 
-    def journey(self, call_sid: str) -> Journey | None:
+    def journey(self, call_sid: str) -> CallerChoices | None:
         with self._lock:
             return self._calls.get(call_sid)
 
     def close(self) -> None:
-        self.inner.close()
+        pass
 
 
 @dataclass
@@ -175,41 +177,27 @@ class HandlerLine:
 
     def allowed(self, number: str) -> bool:
         try:
-            return e164(number) in self.numbers
+            return normalise(number) in self.numbers
         except ValueError:
             return False
 
 
-def e164(number: str) -> str:
-    """``number`` in E.164 (UK by default); lenient, as Twilio's caller IDs already are."""
-    try:
-        parsed = phonenumbers.parse(number, "GB")
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"{number!r} is not a phone number ({exc})") from None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def init_app(app: Flask) -> None:
-    """Register the handler line on ``app``; settings from ``app.config`` (env as default)."""
-    for name in (
-        "IVR_HANDLER_NUMBERS",
-        "IVR_HANDLER_PIN",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_API_KEY",
-        "TWILIO_API_SECRET",
-    ):
-        app.config.setdefault(name, os.environ.get(name, ""))
+def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = None) -> None:
+    """Register the handler line on ``app``, with the roster in the app's recorder chain and,
+    for tests, a Twilio account to use instead of one built from the settings."""
     numbers = set()
-    for raw in str(app.config["IVR_HANDLER_NUMBERS"] or "").split(","):
+    raw_numbers = app.config["IVR_HANDLER_NUMBERS"]
+    if isinstance(raw_numbers, str):  # given as one string rather than read from settings
+        raw_numbers = raw_numbers.split(",")
+    for raw in raw_numbers:
         if raw.strip():
             try:
-                numbers.add(e164(raw.strip()))
+                numbers.add(normalise(raw.strip()))
             except ValueError as exc:
                 raise SetupError("IVR_HANDLER_NUMBERS", str(exc)) from None
     pin = str(app.config["IVR_HANDLER_PIN"] or "").strip()
     if pin and (not pin.isdigit() or len(pin) < 4):
         raise SetupError("IVR_HANDLER_PIN", "must be at least 4 digits, and only digits")
-    account = app.config.get("IVR_TWILIO_ACCOUNT")
     config = app.config
 
     def factory() -> TwilioAccount:
@@ -217,11 +205,6 @@ def init_app(app: Flask) -> None:
             return account
         return TwilioAccount(client_from_settings(config))
 
-    ivr = app.extensions.get("ivr")
-    roster = None
-    if ivr is not None:
-        roster = QueueRoster(ivr.recorder)
-        ivr.recorder = roster
     secret = (str(config.get("TWILIO_AUTH_TOKEN") or "") + "/handler").encode()
     app.extensions["ivr_handler"] = HandlerLine(factory, frozenset(numbers), pin, secret, roster)
     app.register_blueprint(bp)
@@ -234,19 +217,7 @@ def line() -> HandlerLine:
 
 
 def menu() -> Menu:
-    return current_app.extensions["ivr"].store.served.menu
-
-
-def twiml(r: VoiceResponse) -> Response:
-    return current_app.response_class(str(r), mimetype="text/xml")
-
-
-def call_sid() -> str:
-    return request.form.get("CallSid", "")[:64]
-
-
-def record(kind: str, **fields: Any) -> None:
-    current_app.extensions["ivr"].recorder.record(Event(call_sid(), kind, **fields))
+    return ivr().store.served.menu
 
 
 # -- the routes ---------------------------------------------------------------------------------
@@ -257,13 +228,13 @@ def record(kind: str, **fields: Any) -> None:
 def door() -> Response:
     """A call to the handler line: let in an allowed caller ID, ask others for the PIN."""
     h = line()
-    caller = request.form.get("From", "")
+    caller = param(request.form, "From")
     if h.allowed(caller):
-        record("handler-in", outcome="caller-id", caller=caller)
+        record(Kind.HANDLER_IN, outcome="caller-id", caller=caller)
         return board_twiml(h, 0)
     if h.pin and not h.pin_locked():
         return pin_twiml(1)
-    record("handler-refused", outcome="caller-id", caller=caller)
+    record(Kind.HANDLER_REFUSED, outcome="caller-id", caller=caller)
     return refuse()
 
 
@@ -272,17 +243,17 @@ def door() -> Response:
 def pin() -> Response:
     """The PIN the caller keyed."""
     h = line()
-    attempt = _int(request.args.get("attempt"), 1, 1, PIN_TRIES)
-    digits = request.form.get("Digits", "")[:32]
+    attempt = int_param(request.args, "attempt", 1, 1, PIN_TRIES)
+    digits = param(request.form, "Digits")[:32]
     locked = h.pin_locked()
     if h.pin and not locked and hmac.compare_digest(digits.encode(), h.pin.encode()):
-        record("handler-in", outcome="pin", caller=request.form.get("From"))
+        record(Kind.HANDLER_IN, outcome="pin", caller=(param(request.form, "From") or None))
         return board_twiml(h, 0)
     if digits:
         h.wrong_pin()
     if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
-    record("handler-refused", outcome="pin", caller=request.form.get("From"))
+    record(Kind.HANDLER_REFUSED, outcome="pin", caller=(param(request.form, "From") or None))
     return refuse()
 
 
@@ -295,7 +266,7 @@ def board() -> Response:
         return refuse()
     if request.form.get("Digits") and request.args.get("again"):
         h.forget()  # pressed to check now: no cached answer
-    return board_twiml(h, _int(request.args.get("round"), 0, 0, CHECK_ROUNDS))
+    return board_twiml(h, int_param(request.args, "round", 0, 0, CHECK_ROUNDS))
 
 
 @bp.post("/take")
@@ -306,7 +277,7 @@ def take() -> Response:
     if not _passed(h):
         return refuse()
     names = list(menu().queues())
-    digits = request.form.get("Digits", "")[:1]
+    digits = param(request.form, "Digits")[:1]
     index = int(digits) - 1 if digits.isdigit() else -1
     if digits == "0" or not 0 <= index < min(len(names), 9):
         h.forget()
@@ -328,7 +299,7 @@ def take() -> Response:
     _say(r, whisper(menu(), name, front, recall(h.roster, front)))
     dial = r.dial(action=_url("board", h), method="POST")
     dial.queue(name, url=_url("connected", h, queue=name), method="POST")
-    record("handler-take", detail={"queue": name, "front": front.call_sid if front else ""})
+    record(Kind.HANDLER_TAKE, detail={"queue": name, "front": front.call_sid if front else ""})
     return twiml(r)
 
 
@@ -336,9 +307,9 @@ def take() -> Response:
 @require_twilio_signature
 def connected() -> Response:
     """The ``<Queue url>``: Twilio plays this to the *queued caller* just before the bridge."""
-    queue_time = _int(request.form.get("QueueTime"), 0, 0, 10_000_000)
+    queue_time = int_param(request.form, "QueueTime", 0, 0, 10_000_000)
     record(
-        "handler-bridged",
+        Kind.HANDLER_BRIDGED,
         outcome="bridged",
         detail={
             "queue": request.args.get("queue", "")[:64],
@@ -437,7 +408,7 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
     return twiml(r)
 
 
-def recall(roster: QueueRoster | None, front: Waiting | None) -> Journey | None:
+def recall(roster: QueueRoster | None, front: QueueMember | None) -> CallerChoices | None:
     """What the front caller chose: from this process, else from the journey log.
 
     A call served by another worker (or instance) is known only to the journey log.
@@ -445,10 +416,10 @@ def recall(roster: QueueRoster | None, front: Waiting | None) -> Journey | None:
     if front is None:
         return None
     journey = roster.journey(front.call_sid) if roster else None
-    log_ = current_app.extensions["ivr"].journey
+    log_ = ivr().journey
     if journey is None and log_ is not None:
         try:
-            journey = Journey.from_events(log_.journey(front.call_sid))
+            journey = CallerChoices.from_events(log_.journey(front.call_sid))
         except IVRError as exc:
             log.warning(
                 "handler line: cannot read call %s from the journey log: %s", front.call_sid, exc
@@ -456,18 +427,18 @@ def recall(roster: QueueRoster | None, front: Waiting | None) -> Journey | None:
     return journey
 
 
-def whisper(m: Menu, queue: str, front: Waiting | None, journey: Journey | None) -> str:
+def whisper(m: Menu, queue: str, front: QueueMember | None, journey: CallerChoices | None) -> str:
     """What the handler hears before the bridge: the caller's options and their wait."""
     words = [w for node, key in (journey.choices if journey else []) if (w := option(m, node, key))]
     if words:
         chose = "chose " + ", then ".join(words)
     elif journey and journey.queue_node in m.nodes:
-        chose = "came through " + describe(journey.queue_node)
+        chose = "came through " + in_words(journey.queue_node)
     else:
         nodes = [
             n for n, node in m.nodes.items() if isinstance(node, QueueNode) and node.queue == queue
         ]
-        chose = "came through " + " or ".join(map(describe, nodes)) if nodes else "is waiting"
+        chose = "came through " + " or ".join(map(in_words, nodes)) if nodes else "is waiting"
     waited = f", and has waited {_wait(front.wait)}" if front else ""
     return f"Taking the next caller from {spoken(queue)}. The caller {chose}{waited}."
 
@@ -482,11 +453,11 @@ def option(m: Menu, node_id: str, key: str) -> str | None:
             if o.language is not None:
                 return None  # a language choice says nothing about why they called
             phrases = m.phrases(o, m.defaults.language)
-            return phrases[0] if phrases else describe(o.goto)
+            return phrases[0] if phrases else in_words(o.goto)
     return None
 
 
-def describe(node_id: str) -> str:
+def in_words(node_id: str) -> str:
     """A node in words, from its id (``notes`` are for authors and never spoken)."""
     return spoken(node_id.removesuffix("_queue"))
 
@@ -521,10 +492,3 @@ def _passed(h: HandlerLine) -> bool:
     if not ok:
         log.warning("handler line: %s without a pass (call %s); refused", request.path, call_sid())
     return ok
-
-
-def _int(raw: Any, default: int, low: int, high: int) -> int:
-    try:
-        return min(max(int(raw), low), high)
-    except (TypeError, ValueError):
-        return default

@@ -1,34 +1,25 @@
 """``ivr twilio``: set up and check a Twilio number and its queues from the command line.
 
-A thin layer over :mod:`ivr.provision`: settings come from the environment and ``.env``, library
-errors become one-line :class:`click.ClickException` messages here and nowhere else.
+A thin layer over :mod:`ivr.account.provision`; settings come from :mod:`ivr.settings`.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Callable
+from typing import Any
 
 import click
-from dotenv import dotenv_values, find_dotenv
 
-from .config import default_menu_file
-from .errors import IVRError, SetupError
-from .menu import load_menu
-from .provision import TwilioAccount, client_from_settings
+from .. import settings as settings_
+from ..account.provision import TwilioAccount, client_from_settings
+from ..errors import SetupError
+from ..menu import load_menu
+from . import IvrGroup
 
-AccountFactory = Callable[[dict[str, str]], TwilioAccount]
-
-
-def _settings() -> dict[str, str]:
-    """The environment over ``.env`` (found from the working directory); os.environ untouched."""
-    path = find_dotenv(usecwd=True)
-    from_file = {k: v for k, v in dotenv_values(path).items() if v is not None} if path else {}
-    return {**from_file, **os.environ}
+AccountFactory = Callable[[dict[str, Any]], TwilioAccount]
 
 
-def _default_account(settings: dict[str, str]) -> TwilioAccount:
+def _default_account(settings: dict[str, Any]) -> TwilioAccount:
     return TwilioAccount(client_from_settings(settings))
 
 
@@ -36,7 +27,7 @@ class _Context:
     """What every ``ivr twilio`` command needs, built lazily so ``--help`` needs no settings."""
 
     def __init__(self, account_factory: AccountFactory) -> None:
-        self.settings = _settings()
+        self.settings = settings_.load()
         self._factory = account_factory
         self._account: TwilioAccount | None = None
 
@@ -57,21 +48,8 @@ class _Context:
         return base
 
     def queues(self, menu_file: str | None) -> dict[str, int]:
-        path = menu_file or self.settings.get("IVR_MENU_FILE") or default_menu_file()
+        path = menu_file or self.settings["IVR_MENU_FILE"]
         return load_menu(path).queues()
-
-
-def _edge(func: Callable[..., None]) -> Callable[..., None]:
-    """Turn library errors into one-line CLI errors (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> None:
-        try:
-            func(*args, **kwargs)
-        except IVRError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 _menu_option = click.option(
@@ -83,7 +61,7 @@ _menu_option = click.option(
 )
 
 
-@click.group()
+@click.group(cls=IvrGroup)
 @click.pass_context
 def twilio(ctx: click.Context) -> None:
     """Set up and check the Twilio number and queues that serve the menu.
@@ -108,7 +86,6 @@ def twilio(ctx: click.Context) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the changes as a diff; change nothing.")
 @_menu_option
 @click.pass_obj
-@_edge
 def setup(
     obj: _Context,
     number: str | None,
@@ -163,7 +140,6 @@ def setup(
 )
 @_menu_option
 @click.pass_obj
-@_edge
 def check(
     obj: _Context, number: str | None, handler_number: str | None, menu_file: str | None
 ) -> None:
@@ -203,7 +179,6 @@ def check(
 @click.option("--all", "every", is_flag=True, help="Every queue on the account, not the menu's.")
 @_menu_option
 @click.pass_obj
-@_edge
 def queues(obj: _Context, every: bool, menu_file: str | None) -> None:
     """Show how many callers wait in each queue and for how long on average.
 

@@ -11,8 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import IVRError
-from .menu import Menu
+from ..errors import IVRError
+from ..menu import Menu
+from ..menu.routing import edges
 
 # Mermaid shape (opening, closing) and DOT shape per node kind.
 _MERMAID_SHAPES = {
@@ -49,6 +50,11 @@ README_END = "<!-- menu-graph:end -->"
 
 class GraphError(IVRError):
     """The picture cannot be drawn or written, e.g. Graphviz is not installed."""
+
+
+def _drawn(menu: Menu, node_id: str) -> list[tuple[str, str, str]]:
+    """``(label, target, style)`` of the edges the picture shows (not repeats or retries)."""
+    return [(e.label, e.target, e.style) for e in edges(menu, node_id) if e.drawn]
 
 
 def _ids(menu: Menu) -> dict[str, str]:
@@ -107,7 +113,7 @@ def to_mermaid(menu: Menu) -> str:
         if a.key is not None and a.goto is not None:
             lines.append(f'    a_{i} -->|"{_mermaid_text(a.key)}"| {ids[a.goto]}')
     for node_id in menu.nodes:
-        for label, target, style in menu.edges(node_id):
+        for label, target, style in _drawn(menu, node_id):
             arrow = "-.->" if style == "dashed" else "-->"
             lines.append(f'    {ids[node_id]} {arrow}|"{_mermaid_text(label)}"| {ids[target]}')
     for kind, style in _MERMAID_STYLES.items():
@@ -148,7 +154,7 @@ def to_dot(menu: Menu) -> str:
                 f'    "(announcement {i})" -> "{_dot_text(a.goto)}" [label="{_dot_text(a.key)}"];'
             )
     for node_id in menu.nodes:
-        for label, target, style in menu.edges(node_id):
+        for label, target, style in _drawn(menu, node_id):
             attrs = f'label="{_dot_text(label)}"' + (", style=dashed" if style == "dashed" else "")
             lines.append(f'    "{_dot_text(node_id)}" -> "{_dot_text(target)}" [{attrs}];')
     lines.append("}")

@@ -1,4 +1,4 @@
-"""The softphone: a page where testers dial the menu in the browser, and its small JSON API.
+"""The softphone blueprint: the page where testers dial the menu in the browser, and its JSON API.
 
 Off unless ``IVR_PHONE`` is set, and then every ``/phone`` route wants ``IVR_PHONE_TOKEN``
 (``Authorization: Bearer …``, or ``?token=…`` once, which sets a cookie). The server side
@@ -12,12 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import secrets
-import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -36,7 +33,7 @@ from flask import (
     send_from_directory,
 )
 
-from .caller import (
+from ..caller import (
     CallEvent,
     DialResult,
     Input,
@@ -47,15 +44,14 @@ from .caller import (
     WSGITransport,
     describe,
 )
-from .errors import ConfigError
-from .events import Event, Recorder
-from .menu import Menu
-from .store import MenuStore
-from .twiml import queue_step, transfer_step
+from ..errors import ConfigError
+from ..menu import Menu
+from ..menu.routing import edges
+from .sessions import Session, Sessions
 
 log = logging.getLogger("ivr.phone")
 
-bp = Blueprint("phone", __name__, url_prefix="/phone")
+bp = Blueprint("phone", __name__, url_prefix="/phone", template_folder="templates")
 
 COOKIE = "ivr_phone"
 MIN_TOKEN_LENGTH = 16
@@ -64,144 +60,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATIC_FILES = frozenset({"phone.js", "phone.css", "mermaid.min.js", "mermaid.LICENSE.txt"})
 # Events the page does not show: the plumbing between documents.
 HIDDEN_EVENTS = frozenset({"request", "redirect"})
-DEFAULTS = {
-    "IVR_PHONE_MAX_CALLS": 20,
-    "IVR_PHONE_IDLE_SECONDS": 600,
-    "IVR_PHONE_STEP_SECONDS": 10.0,
-}
-
-
-# --- calls in progress --------------------------------------------------------------------
-
-
-@dataclass
-class Session:
-    """One call placed from the page."""
-
-    id: str
-    live: LiveCall
-    trail: list[str] = field(default_factory=list)
-    used: float = field(default_factory=time.monotonic)
-
-    @property
-    def node(self) -> str | None:
-        return self.trail[-1] if self.trail else None
-
-    def arrive(self, node_id: str, kind: str | None) -> None:
-        """The app put the caller at a node: note it in the trail and in the event stream."""
-        if self.trail and self.trail[-1] == node_id:
-            return
-        self.trail.append(node_id)
-        self.live.annotate(CallEvent("node", text=node_id, detail={"node_kind": kind or ""}))
-
-
-class Sessions:
-    """The calls in progress, in memory: at most ``cap``, each hung up after ``idle`` seconds."""
-
-    def __init__(self, cap: int, idle: float) -> None:
-        self.cap = cap
-        self.idle = idle
-        self._lock = threading.Lock()
-        self._by_id: dict[str, Session] = {}
-        self._by_sid: dict[str, Session] = {}
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._by_id)
-
-    def add(self, live: LiveCall) -> Session | None:
-        """Keep a new call, or None when there are already ``cap`` calls."""
-        self.expire()
-        with self._lock:
-            if len(self._by_id) >= self.cap:
-                return None
-            session = Session(secrets.token_urlsafe(18), live)
-            self._by_id[session.id] = session
-            self._by_sid[live.call_sid] = session
-            return session
-
-    def get(self, session_id: str) -> Session | None:
-        with self._lock:
-            session = self._by_id.get(session_id)
-            if session is not None:
-                session.used = time.monotonic()
-            return session
-
-    def by_call_sid(self, call_sid: str) -> Session | None:
-        with self._lock:
-            return self._by_sid.get(call_sid)
-
-    def remove(self, session: Session) -> None:
-        with self._lock:
-            self._by_id.pop(session.id, None)
-            self._by_sid.pop(session.live.call_sid, None)
-
-    def expire(self) -> None:
-        """Forget calls nobody touched for ``idle`` seconds, and calls that have ended long ago."""
-        now = time.monotonic()
-        with self._lock:
-            stale = [s for s in self._by_id.values() if now - s.used > self.idle]
-        for session in stale:
-            self.remove(session)
-            threading.Thread(target=session.live.hangup, daemon=True).start()
-
-    def close(self) -> None:
-        """Hang up every call and wait for their threads (tests, shutdown)."""
-        with self._lock:
-            sessions = list(self._by_id.values())
-            self._by_id.clear()
-            self._by_sid.clear()
-        for session in sessions:
-            session.live.hangup()
-            session.live.join(5)
-
-
-class NodeTrail:
-    """A recorder in front of the app's own: notes where the app put each softphone caller.
-
-    The webhooks already say which node they serve in every event; the page uses that to
-    highlight the caller's node on the menu picture, so the route is the app's, not a guess.
-    """
-
-    def __init__(self, inner: Recorder, sessions: Sessions, store: MenuStore) -> None:
-        self.inner = inner
-        self.sessions = sessions
-        self.store = store
-
-    def record(self, event: Event) -> None:
-        self.inner.record(event)
-        session = self.sessions.by_call_sid(event.call_sid)
-        if session is None:
-            return
-        try:
-            node_id = self.node_after(event)
-        except Exception:  # a picture is never worth breaking a call for
-            log.exception("phone: cannot place event %s on the menu", event.kind)
-            return
-        menu = self.store.served.menu
-        if node_id is not None and node_id in menu.nodes:
-            session.arrive(node_id, menu.node(node_id).kind)
-
-    def node_after(self, event: Event) -> str | None:
-        """The node the caller is at once the app has answered this request."""
-        menu = self.store.served.menu
-        lang = event.language or menu.defaults.language
-        if event.kind == "choice":
-            return event.detail.get("next") or event.node
-        if event.kind == "moved":
-            return menu.start
-        if event.kind == "queue-result" and event.node in menu.nodes:
-            step = queue_step(menu, event.node, lang, event.outcome or "")
-            return event.node if step is None else step.node
-        if event.kind == "transfer-result" and event.node in menu.nodes:
-            step = transfer_step(menu, event.node, lang, event.outcome or "")
-            return event.node if step is None else step.node
-        if event.kind in ("error", "fallback", "status"):
-            return None
-        return event.node
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @dataclass
@@ -212,10 +70,8 @@ class Phone:
     token: str
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, sessions: Sessions) -> None:
     """Register the softphone on ``app``; refuse to without a long enough token."""
-    for name, value in DEFAULTS.items():
-        app.config.setdefault(name, value)
     token = (app.config.get("IVR_PHONE_TOKEN") or "").strip()
     if len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(
@@ -224,11 +80,6 @@ def init_app(app: Flask) -> None:
             "characters (it is never served open). Make one with: "
             "python -c 'import secrets; print(secrets.token_urlsafe())'",
         )
-    sessions = Sessions(
-        int(app.config["IVR_PHONE_MAX_CALLS"]), app.config["IVR_PHONE_IDLE_SECONDS"]
-    )
-    ivr = app.extensions["ivr"]
-    ivr.recorder = NodeTrail(ivr.recorder, sessions, ivr.store)
     app.extensions["ivr_phone"] = Phone(sessions, token)
     app.register_blueprint(bp)
     log.warning(
@@ -350,26 +201,24 @@ def menu_map(menu: Menu) -> list[list[MapNode]]:
     todo = deque([menu.start])
     while todo:
         node_id = todo.popleft()
-        for _, target, _ in menu.edges(node_id):
-            if target in menu.nodes and target not in depth:
-                depth[target] = depth[node_id] + 1
-                todo.append(target)
+        for edge in edges(menu, node_id):
+            if edge.drawn and edge.target in menu.nodes and edge.target not in depth:
+                depth[edge.target] = depth[node_id] + 1
+                todo.append(edge.target)
     last = max(depth.values(), default=0) + 1
     columns: list[list[MapNode]] = [[] for _ in range(last + 1)]
     for node_id, node in menu.nodes.items():
-        edges = [(label, target) for label, target, _ in menu.edges(node_id)]
+        ways = [(e.label, e.target) for e in edges(menu, node_id) if e.drawn]
         columns[depth.get(node_id, last)].append(
-            MapNode(node_id, node.kind, _summary(menu, node), edges)
+            MapNode(node_id, node.kind, _summary(menu, node), ways)
         )
     return [column for column in columns if column]
 
 
 def mermaid_source(menu: Menu) -> str | None:
-    """The Mermaid picture (ivr.graph, issue 4) when that module is there."""
-    try:
-        from .graph import to_mermaid  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+    """The menu's Mermaid picture (:mod:`ivr.authoring.graph`); the page works without it."""
+    from ..authoring.graph import to_mermaid
+
     try:
         return str(to_mermaid(menu))
     except Exception:  # the page works without it

@@ -13,7 +13,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode, TransferNode
+from ..menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode, TransferNode
+from ..menu.routing import edges, reachable
 
 NO_ANSWER = "(no answer)"
 
@@ -127,7 +128,7 @@ class _Walker:
                 self.visit(node.next, language, keys, path, seconds + spent, menus)
         elif isinstance(node, MenuNode):
             # A language choice is not a level of the menu a caller has to find their way in.
-            depth = 0 if all(o.language for o in node.options) else 1
+            depth = 0 if menu.is_language_choice(node) else 1
             so_far = self.said(node.prompt, language=language)
             for option in node.options:
                 so_far += self.said(option.say, language=language)
@@ -191,7 +192,7 @@ def _destinations(menu: Menu) -> set[str]:
 
 def _in_cycle(menu: Menu, node_id: str) -> bool:
     seen: set[str] = set()
-    todo = deque(t for _, t, _ in menu.edges(node_id))
+    todo = deque(e.target for e in edges(menu, node_id) if e.target != node_id)
     while todo:
         current = todo.popleft()
         if current == node_id:
@@ -199,7 +200,7 @@ def _in_cycle(menu: Menu, node_id: str) -> bool:
         if current in seen or current not in menu.nodes:
             continue
         seen.add(current)
-        todo.extend(t for _, t, _ in menu.edges(current))
+        todo.extend(e.target for e in edges(menu, current) if e.target != current)
     return False
 
 
@@ -223,13 +224,13 @@ def walk_paths(
         changed = False
         for node_id in menu.nodes:
             if node_id not in can_finish and any(
-                t in can_finish for _, t, _ in menu.edges(node_id)
+                e.target in can_finish for e in edges(menu, node_id)
             ):
                 can_finish.add(node_id)
                 changed = True
-    reachable = menu.reachable()
+    reached = reachable(menu)
     for node_id in menu.nodes:
-        if node_id not in reachable:
+        if node_id not in reached:
             findings.append(Finding("unreachable", node_id, "no route from the start reaches it"))
         elif node_id not in can_finish:
             if _in_cycle(menu, node_id):

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MenuError
-from .menu import Menu, load_menu
-from .twiml import Renderer, Routes
+from ..errors import MenuError, Problem
+from ..menu import Menu, load_menu
+from ..twiml import Renderer, UrlRoutes
 
 log = logging.getLogger("ivr.store")
 
@@ -39,16 +39,14 @@ class MenuStore:
     def __init__(
         self,
         path: str | Path,
-        routes: Routes,
+        routes_for: Callable[[Menu], UrlRoutes] | None = None,
         menu: Menu | None = None,
         reload_every: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        routes_for: Callable[[Menu], Routes] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.routes = routes
-        self.routes_for = routes_for
-        """Builds the routes for a reloaded menu (URLs leave out its default language)."""
+        self.routes_for = routes_for or (lambda m: UrlRoutes(m.defaults.language))
+        """Builds the URLs for a menu (they leave out its default language)."""
         self.reload_every = reload_every
         self.monotonic = monotonic
         self.refused: MenuError | None = None
@@ -56,7 +54,7 @@ class MenuStore:
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         menu = menu if menu is not None else load_menu(self.path)
-        self._served = Served(menu, Renderer(menu, routes))
+        self._served = Served(menu, Renderer(menu, self.routes_for(menu)))
         self._checked = monotonic()
 
     @property
@@ -70,9 +68,7 @@ class MenuStore:
 
     def replace(self, menu: Menu) -> None:
         """Put ``menu`` in service for the next request."""
-        if self.routes_for is not None:
-            self.routes = self.routes_for(menu)
-        self._served = Served(menu, Renderer(menu, self.routes))
+        self._served = Served(menu, Renderer(menu, self.routes_for(menu)))
 
     def _file_stamp(self) -> Stamp | None:
         try:
@@ -102,9 +98,16 @@ class MenuStore:
             menu = load_menu(self.path)
         except MenuError as exc:
             self.refused = exc
-            log.error(
-                "menu edit refused; the last good menu stays in service.\n%s",
-                exc,
+            log.error("menu edit refused; the last good menu stays in service.\n%s", exc)
+            return False
+        except Exception as exc:
+            # Whatever goes wrong reading a new file (a bug in a check, memory), the callers
+            # in service must not notice: keep the last good menu, say so once.
+            problem = Problem("", f"cannot be read ({type(exc).__name__}: {exc})")
+            self.refused = MenuError(str(self.path), [problem])
+            log.exception(
+                "menu edit could not be read (%s); the last good menu stays in service",
+                type(exc).__name__,
             )
             return False
         for warning in menu.warnings:

@@ -1,90 +1,53 @@
-"""Turn steps of the menu into TwiML, built only with twilio's ``VoiceResponse``.
+"""The renderer: a step of the menu to TwiML, built only with twilio's ``VoiceResponse``.
 
-Pure functions of the menu model and a URL builder: no Flask, no routes. Everything that does
-not depend on the caller's live figures (queue position, wait) is rendered once per menu and
-cached, so a webhook's cost is a dictionary look-up.
+Pure functions of the menu and the URL builder: no Flask, no routing decisions (the router in
+:mod:`ivr.menu.routing` decides; this says it). Everything that does not depend on a caller's
+live figures (queue position, wait) is rendered once per menu and cached, so a webhook's cost
+is a dictionary look-up. One hold document (:meth:`Renderer.hold`), one last resort
+(:func:`last_resort`).
 """
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Protocol
 
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
 
-from .callback import CallbackFlow
-from .menu import (
-    TWILIO_HOLD_MUSIC,
+from ..menu import (
     Announcement,
     HangupNode,
+    Hold,
     HoursNode,
     Menu,
     MenuNode,
     MessageNode,
     QueueNode,
     Step,
-    Text,
     TransferNode,
 )
+from ..menu.routing import CallbackStep
+from .callback import CallbackRenderer
+from .routes import UrlRoutes
 
-# QueueResult values after which the call is over for us: the caller spoke to someone,
-# hung up, or was taken elsewhere by a call handler.
-QUEUE_ENDED = frozenset(
-    {"bridged", "bridging-in-process", "hangup", "redirected", "redirected-from-bridged"}
-)
-# DialCallStatus values that mean the transfer happened.
-DIAL_CONNECTED = frozenset({"completed", "answered"})
-
-
-class Routes(Protocol):
-    """Builds the (relative) webhook URLs that carry a call's state."""
-
-    def node(self, node_id: str, language: str) -> str: ...
-
-    def choose(self, node_id: str, attempt: int, language: str) -> str: ...
-
-    def queue_wait(self, node_id: str, language: str, cycle: int) -> str: ...
-
-    def queue_result(self, node_id: str, language: str) -> str: ...
-
-    def transfer_result(self, node_id: str, language: str) -> str: ...
-
-    def recover(self, node_id: str, language: str) -> str:
-        """Like ``node``, marked as recovery from a fault so a second fault cannot loop."""
-        ...
-
-    def announcement(self, language: str) -> str:
-        """Where a key pressed during the start-of-call announcements goes."""
-        ...
-
-    def queue_callback(
-        self,
-        node_id: str,
-        language: str,
-        step: str,
-        cycle: int,
-        position: int,
-        wait: int,
-        attempt: int = 1,
-    ) -> str:
-        """A step of the callback offer (ivr/callback.py)."""
-        ...
+PLAIN_HOLD = Hold(messages=[], announce_position=False, reminder=None)
+"""Hold for a caller whose queue node vanished in an edit: music only, round and round."""
 
 
 class Renderer:
     """Renders one menu's nodes to TwiML strings, caching all that never changes."""
 
-    def __init__(self, menu: Menu, routes: Routes) -> None:
+    def __init__(self, menu: Menu, routes: UrlRoutes) -> None:
         self.menu = menu
         self.routes = routes
+        self.callbacks = CallbackRenderer(menu, routes)
         # Per instance, so a reloaded menu gets a fresh cache and the old one is freed.
         self.step = lru_cache(maxsize=4096)(self._step)
         self.apology = lru_cache(maxsize=256)(self._apology)
-        # A wait document depends on the cycle and the caller's figures, but callers in one
+        # A hold document depends on the cycle and the caller's figures, but callers in one
         # queue share them (position 3 in cycle 2 sounds the same to everyone): render once.
-        self.queue_wait = lru_cache(maxsize=8192)(self.queue_wait)  # type: ignore[method-assign]
-        self.last_resort = self._last_resort()
+        self.hold = lru_cache(maxsize=8192)(self._hold)
+        self.last_resort = last_resort(menu)
 
     # -- building blocks ----------------------------------------------------------
 
@@ -123,8 +86,7 @@ class Renderer:
                 spoken = option.language or language
                 say(gather, menu.text(option.say, spoken), spoken)
             # A language choice is short and bilingual: no one-language "press star" after it.
-            choice = all(o.language for o in node.options)
-            if menu.repeat_key(node) and not choice:
+            if menu.repeat_key(node) and not menu.is_language_choice(node):
                 say(gather, menu.phrase("repeat", language), language)
             if menu.back_key(node):
                 say(gather, menu.phrase("back", language), language)
@@ -198,21 +160,20 @@ class Renderer:
         return str(r)
 
     def render(self, step: Step, came_from: str | None = None) -> str:
-        """TwiML for a :class:`Step` of the menu model."""
-        return self.step(step.node, step.language, step.attempt, step.notice, came_from)
-
-    # -- the clock: opening hours and announcements ---------------------------------
-
-    def arrive(self, target: str, language: str, messages: list[Text]) -> str:
-        """TwiML for ``target`` reached through hours nodes (``Menu.resolve``): their closure
-        words first, then the node."""
-        if not messages:
-            return self.step(target, language)
+        """TwiML for a :class:`~ivr.menu.Step` of the router: its notice, any closure words on
+        the way (hours nodes), then the node it leads to."""
+        if not step.messages:
+            return self.step(step.node, step.language, step.attempt, step.notice, came_from)
         r = VoiceResponse()
-        for message in messages:
-            self._say(r, self.menu.text(message, language), language)
-        self._body(r, target, language, 1)
+        if step.notice is not None:
+            origin = self.menu.nodes.get(came_from) if came_from is not None else None
+            self._say(r, self.menu.phrase(step.notice, step.language, origin), step.language)
+        for message in step.messages:
+            self._say(r, self.menu.text(message, step.language), step.language)
+        self._body(r, step.node, step.language, step.attempt)
         return str(r)
+
+    # -- the start of a call ---------------------------------------------------------------
 
     def announcements(self, active: list[Announcement], language: str) -> str:
         """The start of a call while announcements are on: each in every language, then start.
@@ -242,6 +203,8 @@ class Renderer:
         self._body(r, menu.start, language, 1)
         return str(r)
 
+    # -- faults ----------------------------------------------------------------------------
+
     def _apology(self, language: str, then: str) -> str:
         """Apologise for a fault (with the 999 advice) and route on to ``then``."""
         r = VoiceResponse()
@@ -249,46 +212,29 @@ class Renderer:
         r.redirect(self.routes.recover(then, language), method="POST")
         return str(r)
 
-    def _last_resort(self) -> str:
-        """For a fault while recovering from a fault: apologise and queue for a person."""
-        menu = self.menu
-        language = menu.defaults.language
-        r = VoiceResponse()
-        self._say(r, menu.phrase("apology", language), language)
-        target = menu.nodes.get(menu.defaults.error_node or menu.start)
-        if isinstance(target, QueueNode):
-            r.enqueue(target.queue)
-        else:
-            r.hangup()
-        return str(r)
+    # -- queues ----------------------------------------------------------------------------
 
-    def plain_hold(self, node_id: str, language: str, cycle: int) -> str:
-        """Hold for a caller whose queue node vanished in an edit: music, then again."""
-        r = VoiceResponse()
-        r.play(TWILIO_HOLD_MUSIC)
-        r.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
-        return str(r)
-
-    def queue_wait(
+    def _hold(
         self,
         node_id: str,
         language: str,
         cycle: int,
-        position: int,
-        avg_wait: int,
+        position: int = 0,
+        avg_wait: int = 0,
         offer_callback: bool = False,
     ) -> str:
         """The waitUrl document: position, expected wait, messages, 999 reminder, music.
 
-        With ``offer_callback`` all of it plays inside a ``<Gather>`` offering a callback.
+        With ``offer_callback`` all of it plays inside a ``<Gather>`` offering a callback. A
+        queue node gone in an edit gets plain hold music: the caller stays in Twilio's queue.
         """
         menu = self.menu
-        node: QueueNode = menu.node(node_id)
-        hold = node.hold
+        node = menu.nodes.get(node_id)
+        hold = node.hold if isinstance(node, QueueNode) else PLAIN_HOLD
         response = VoiceResponse()
         r: VoiceResponse | Gather = response
         if offer_callback:
-            r = CallbackFlow(menu, self.routes).offer(node_id, language, cycle, position, avg_wait)
+            r = self.callbacks.offer(node_id, language, cycle, position, avg_wait)
             response.append(r)
         if hold.announce_position and position:
             self._say(r, menu.phrase("position", language).format(position=position), language)
@@ -311,30 +257,54 @@ class Renderer:
         response.redirect(self.routes.queue_wait(node_id, language, cycle + 1), method="POST")
         return str(response)
 
+    def callback(
+        self,
+        node_id: str,
+        language: str,
+        decision: CallbackStep,
+        cycle: int,
+        position: int,
+        wait: int,
+    ) -> str:
+        """TwiML for the router's next move in the callback offer."""
+        return self.callbacks.render(node_id, language, decision, cycle, position, wait)
 
-def queue_step(menu: Menu, node_id: str, language: str, result: str) -> Step | None:
-    """Where a caller goes after ``<Enqueue>`` ends with Twilio's ``QueueResult``.
 
-    ``None``: the call is over (answered, hung up, or taken elsewhere).
+def last_resort(menu: Menu | None = None) -> str:
+    """The answer when recovering from a fault faults too: apologise, then queue for a person.
+
+    With the menu: its apology, then the error node's queue (or the start's), else hang up. If
+    even that cannot be built, fixed words and a hang-up: this must never fail.
     """
-    node: QueueNode = menu.node(node_id)
-    if result in QUEUE_ENDED:
-        return None
-    if result == "queue-full":
-        return Step(node.on_full, language, notice="queue_full", outcome=result)
-    if result == "leave":
-        return Step(node.on_leave or node.on_error, language, outcome=result)
-    # error, system-error, or anything Twilio adds later: apologise and route on.
-    return Step(node.on_error, language, notice="apology", outcome=result or "error")
+    if menu is not None:
+        try:
+            language = menu.defaults.language
+            r = VoiceResponse()
+            r.say(menu.phrase("apology", language), voice=menu.voice(language), language=language)
+            target = menu.nodes.get(menu.defaults.error_node or menu.start)
+            if isinstance(target, QueueNode):
+                r.enqueue(target.queue)
+            else:
+                r.append(Hangup())
+            return str(r)
+        except Exception:  # pragma: no cover - a model that validated renders
+            pass
+    return FIXED_LAST_RESORT
 
 
-def transfer_step(menu: Menu, node_id: str, language: str, status: str) -> Step | None:
-    """Where a caller goes after ``<Dial>`` ends with Twilio's ``DialCallStatus``."""
-    node: TransferNode = menu.node(node_id)
-    if status in DIAL_CONNECTED:
-        return None
-    return Step(node.on_fail, language, notice="transfer_failed", outcome=status or "failed")
+def _fixed_last_resort() -> str:
+    r = VoiceResponse()
+    r.say(
+        "Sorry, we are having a technical problem. If this is an emergency, hang up and dial "
+        "999. Otherwise, please call 101 again in a few minutes.",
+        voice="Polly.Amy",
+        language="en-GB",
+    )
+    r.append(Hangup())
+    return str(r)
 
+
+FIXED_LAST_RESORT = _fixed_last_resort()
 
 # ``VoiceResponse().hangup()`` returns the <Hangup> element, not the response: append instead.
 HANGUP = str(VoiceResponse().append(Hangup()))

@@ -46,7 +46,7 @@ def gunicorn_options(
 ) -> dict[str, Any]:
     """Gunicorn settings: flags first, then IVR_WORKERS, IVR_THREADS, HOST and PORT, then
     defaults for this machine."""
-    env = os.environ if env is None else env
+    env = {} if env is None else env  # settings are read by ivr.settings; the CLI passes them
     host = host or env.get("HOST", "").strip() or "127.0.0.1"
     if port is None:
         port = _env_int(env, "PORT") or 5000
@@ -89,6 +89,6 @@ class Server(BaseApplication):
     def load(self) -> Any:
         if self.factory is not None:
             return self.factory()
-        from . import create_app
+        from .app import create_app
 
         return create_app()

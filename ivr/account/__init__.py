@@ -1,0 +1,1 @@
+"""The Twilio account: numbers, queues and the signature round trip over Twilio's REST API."""

@@ -1,0 +1,67 @@
+"""The ``ivr`` command: a thin click layer over the library, one module per command group.
+
+Commands are registered one way, in :data:`COMMANDS`, and imported only when they run, so
+``ivr --version`` does not load Flask, SQLAlchemy or the menu model. Library errors
+(:class:`~ivr.errors.IVRError`) become one-line messages here, in :class:`IvrGroup`, and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from ..errors import IVRError
+
+COMMANDS: dict[str, str] = {
+    "run": "ivr.cli.serving:run",
+    "serve": "ivr.cli.serving:serve",
+    "validate": "ivr.cli.menu:validate",
+    "paths": "ivr.cli.menu:paths",
+    "graph": "ivr.cli.menu:graph",
+    "schema": "ivr.cli.menu:schema",
+    "call": "ivr.cli.call:call",
+    "twilio": "ivr.cli.twilio:twilio",
+    "journey": "ivr.journey_commands:journey",
+    "report": "ivr.journey_commands:report",
+    "purge": "ivr.journey_commands:purge",
+    "callbacks": "ivr.journey_commands:callbacks",
+}
+"""Every command: its name and where it lives (``module:attribute``)."""
+
+
+class IvrGroup(click.Group):
+    """A group whose commands are imported on first use, and whose library errors are shown
+    as one line (exit 1) instead of a traceback."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IVRError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(
+    cls=IvrGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(package_name="ivr101")
+def cli() -> None:
+    """ivr101: the police 101 telephone menu on Twilio, and the tools around it."""

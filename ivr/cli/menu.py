@@ -1,0 +1,192 @@
+"""``ivr validate``, ``ivr paths``, ``ivr graph``, ``ivr schema``: the menu author's commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import settings
+from ..errors import MenuError
+
+
+def menu_path(path: str | None) -> str:
+    """The menu file named on the command line, else IVR_MENU_FILE, else menus.json."""
+    return path or settings.load()["IVR_MENU_FILE"]
+
+
+@click.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def validate(file: str | None) -> None:
+    """Check a menu file and print every problem with its location.
+
+    Exits 1 when the file has errors; warnings (such as unreachable nodes) do not fail it.
+
+    Example:
+
+        ivr validate menus.json
+    """
+    from ..menu import load_menu
+
+    path = menu_path(file)
+    try:
+        menu = load_menu(path)
+    except MenuError as exc:
+        click.echo(f"{exc.source}: {len(exc.problems)} error(s)", err=True)
+        for problem in exc.problems:
+            click.echo(f"  error: {problem}", err=True)
+        sys.exit(1)
+    for warning in menu.warnings:
+        click.echo(f"  warning: {warning}", err=True)
+    kinds: dict[str, int] = {}
+    for node in menu.nodes.values():
+        kinds[node.kind] = kinds.get(node.kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    click.echo(f"{path}: OK — {len(menu.nodes)} nodes ({summary}), start {menu.start!r}")
+
+
+# --- `ivr paths`: every route through the menu (ivr.paths) ----------------------------------
+
+
+@click.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--wpm",
+    type=click.IntRange(60, 300),
+    default=150,
+    show_default=True,
+    help="Speaking rate for the estimate, in words a minute.",
+)
+@click.option("--max-seconds", type=float, default=60, show_default=True, help="Flag above this.")
+@click.option("--max-menus", type=int, default=3, show_default=True, help="Flag above this.")
+@click.option("--all", "all_routes", is_flag=True, help="Every route, not only the quickest.")
+@click.option("--json", "as_json", is_flag=True, help="Print routes and findings as JSON.")
+def paths(
+    file: str | None,
+    wpm: int,
+    max_seconds: float,
+    max_menus: int,
+    all_routes: bool,
+    as_json: bool,
+) -> None:
+    """Walk every route through the menu: keys and listening time to each destination.
+
+    Prints, slowest first, the quickest way to each destination (a queue, a transfer, or a
+    message that ends the call): the keys, how long the caller listens to get there (words
+    at --wpm, pauses, and timeouts where a route needs them) and how many menus. Flags dead
+    ends, loops with no way out, unreachable nodes, and destinations that keys reach only
+    after more than --max-seconds or --max-menus; exits 1 if there is any.
+
+    Example:
+
+        ivr paths menus.json
+
+        ivr paths --all --wpm 130
+    """
+    import json
+
+    from ..authoring.paths import table, walk_paths
+    from ..menu import load_menu
+
+    path = menu_path(file)
+    menu = load_menu(path)
+    report = walk_paths(menu, words_per_minute=wpm, max_seconds=max_seconds, max_menus=max_menus)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        routes = report.routes if all_routes else report.fastest
+        click.echo(table(routes))
+        click.echo(
+            f"\n{len(report.fastest)} destinations, {len(report.routes)} routes; "
+            f"listening estimated at {wpm} words a minute."
+        )
+        for finding in report.findings:
+            click.echo(f"  {finding}", err=True)
+        if report.ok:
+            click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
+    if not report.ok:
+        sys.exit(1)
+
+
+# -- authoring: the menu as a picture, and the editor schema ---------------------------------
+
+
+@click.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (renders on GitHub), Graphviz DOT, or SVG drawn by Graphviz `dot`.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout."
+)
+@click.option(
+    "--update-readme",
+    "readme",
+    is_flag=False,
+    flag_value="README.md",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Refresh the Mermaid picture between the menu-graph markers of README.md "
+    "(or the file given).",
+)
+def graph(file: str | None, fmt: str, output: str | None, readme: str | None) -> None:
+    """Draw the menu: every node by kind, every edge with its key.
+
+    Fallbacks and queue overflows are dashed. SVG needs Graphviz installed.
+
+    \b
+    Example:
+        ivr graph > menu.mmd
+        ivr graph --format svg -o menu.svg
+        ivr graph --update-readme
+    """
+    from ..authoring.graph import to_dot, to_mermaid, to_svg, update_markdown
+    from ..menu import load_menu
+
+    menu = load_menu(menu_path(file))
+    if readme is not None:
+        changed = update_markdown(readme, menu)
+        click.echo(f"{readme}: {'updated' if changed else 'already up to date'}")
+        return
+    text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](menu)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="menus.schema.json",
+    show_default=True,
+    help="Where to write the schema ('-' for stdout).",
+)
+def schema(output: str) -> None:
+    """Write the JSON Schema of menu files, for editors to complete and check as you type.
+
+    menus.json names it in "$schema"; regenerate it after changing the menu model.
+
+    \b
+    Example:
+        ivr schema
+        ivr schema -o - | jq '.properties | keys'
+    """
+    from ..authoring.schema import schema_text
+
+    text = schema_text()
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"wrote {output}", err=True)

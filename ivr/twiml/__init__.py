@@ -1,0 +1,9 @@
+"""TwiML: the webhook URLs that carry a call's state, and the renderer that turns the router's
+steps into documents (always with twilio's ``VoiceResponse``). No Flask here."""
+
+from __future__ import annotations
+
+from .render import FIXED_LAST_RESORT, HANGUP, Renderer, last_resort
+from .routes import UrlRoutes
+
+__all__ = ["FIXED_LAST_RESORT", "HANGUP", "Renderer", "UrlRoutes", "last_resort"]

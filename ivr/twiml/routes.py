@@ -1,0 +1,64 @@
+"""The webhook URLs handed to Twilio, which carry a call's whole state between requests.
+
+Node, attempt, language and hold cycle travel in the URL, never in process memory, so any
+worker or instance can serve any step of any call. The webhooks' routes (``ivr.webhooks``)
+read back exactly what these build.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+
+class UrlRoutes:
+    """Builds the (relative) webhook URLs that carry a call's state."""
+
+    def __init__(self, default_language: str, prefix: str = "") -> None:
+        self.default_language = default_language
+        # Where the app lives under the public host (PUBLIC_BASE_URL's path), e.g. "/ivr".
+        self.prefix = prefix
+
+    def _q(self, language: str, **params: int) -> str:
+        pairs = [f"{k}={v}" for k, v in params.items()]
+        if language != self.default_language:
+            pairs.append(f"lang={quote(language)}")
+        return ("?" + "&".join(pairs)) if pairs else ""
+
+    def node(self, node_id: str, language: str) -> str:
+        return f"{self.prefix}/node/{node_id}{self._q(language)}"
+
+    def choose(self, node_id: str, attempt: int, language: str) -> str:
+        return f"{self.prefix}/menu/{node_id}{self._q(language, attempt=attempt)}"
+
+    def queue_wait(self, node_id: str, language: str, cycle: int) -> str:
+        # Quoted: a caller held for a queue node gone in an edit keeps the id the URL had.
+        node = quote(node_id, safe="")
+        return f"{self.prefix}/queue/{node}/wait{self._q(language, cycle=cycle)}"
+
+    def queue_result(self, node_id: str, language: str) -> str:
+        return f"{self.prefix}/queue/{node_id}/result{self._q(language)}"
+
+    def transfer_result(self, node_id: str, language: str) -> str:
+        return f"{self.prefix}/transfer/{node_id}/result{self._q(language)}"
+
+    def recover(self, node_id: str, language: str) -> str:
+        """Like ``node``, marked as recovery from a fault so a second fault cannot loop."""
+        return f"{self.prefix}/node/{node_id}{self._q(language, recover=1)}"
+
+    def announcement(self, language: str) -> str:
+        """Where a key pressed during the start-of-call announcements goes."""
+        return f"{self.prefix}/announcement{self._q(language)}"
+
+    def queue_callback(
+        self,
+        node_id: str,
+        language: str,
+        step: str,
+        cycle: int,
+        position: int,
+        wait: int,
+        attempt: int = 1,
+    ) -> str:
+        """A step of the callback offer (``offer``, ``confirm``, ``number``)."""
+        q = self._q(language, cycle=cycle, position=position, wait=wait, attempt=attempt)
+        return f"{self.prefix}/queue/{node_id}/callback/{step}{q}"

@@ -1,0 +1,60 @@
+"""Settings (ivr.settings): read in one place, documented once, parsed with located errors."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ivr import settings
+from ivr.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_env_example_documents_every_setting_exactly_once() -> None:
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    assert sorted(names) == sorted(set(names)), "a setting is listed twice"
+    assert set(names) == settings.NAMES
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    readers = []
+    for path in (ROOT / "ivr").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                if isinstance(node.value, ast.Name) and node.value.id == "os":
+                    readers.append(path.relative_to(ROOT).as_posix())
+            if isinstance(node, ast.ImportFrom) and node.module == "dotenv":
+                readers.append(path.relative_to(ROOT).as_posix())
+    assert set(readers) == {"ivr/settings.py"}
+
+
+def test_values_are_parsed_and_overrides_win() -> None:
+    env = {
+        "PORT": "8000",
+        "IVR_ALLOW_UNSIGNED": "yes",
+        "IVR_JOURNEY_LOG": "off",
+        "IVR_HANDLER_NUMBERS": "+447700900001, 07700 900002",
+        "IVR_NOW": "2026-07-01T09:00",
+        "IVR_MAX_BODY_BYTES": "1024",
+    }
+    loaded = settings.load({"PORT": 9000}, environ=env)
+    assert loaded["PORT"] == 9000
+    assert loaded["IVR_ALLOW_UNSIGNED"] is True
+    assert loaded["IVR_JOURNEY_LOG"] is False
+    assert loaded["IVR_HANDLER_NUMBERS"] == ("+447700900001", "07700 900002")
+    assert loaded["IVR_NOW"] == datetime(2026, 7, 1, 8, tzinfo=UTC)  # BST
+    assert loaded["MAX_CONTENT_LENGTH"] == 1024
+    assert loaded["IVR_WORKERS"] is None
+
+
+def test_an_unreadable_value_names_its_setting() -> None:
+    with pytest.raises(ConfigError, match="IVR_WORKERS: must be at least 1, not 0"):
+        settings.load(environ={"IVR_WORKERS": "0"})
+    with pytest.raises(ConfigError, match="PORT: must be a whole number"):
+        settings.load(environ={"PORT": "eighty"})
