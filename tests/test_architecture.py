@@ -1,0 +1,178 @@
+"""The shape of the house, measured from the source: layers, cycles, sizes, one error tree,
+one event vocabulary. A change that breaks one of these is a design change: discuss it."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import ivr
+from ivr.errors import IVRError
+from ivr.events import ARRIVALS, Kind
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "ivr"
+PENDING = {"ivr.journey", "ivr.caller.interpreter"}
+"""Being split on their own branches (issues 11 and 15); removed from here when they land."""
+FLASK_FREE = ("menu", "twiml", "journey", "caller", "authoring", "account", "cli", "scripts")
+"""Packages of the domain: the CLI, the simulator and benchmarks reuse them without Flask."""
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def top_level_imports(name: str, path: Path) -> set[str]:
+    """The ivr modules ``name`` imports when it is imported (not inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            continue
+        for sub in ast.walk(node) if not isinstance(node, ast.FunctionDef | ast.ClassDef) else []:
+            if isinstance(sub, ast.Import):
+                found.update(a.name for a in sub.names if a.name.startswith("ivr"))
+            elif isinstance(sub, ast.ImportFrom):
+                if sub.level:
+                    base = package.split(".")
+                    base = base[: len(base) - sub.level + 1]
+                    target = ".".join(base + ([sub.module] if sub.module else []))
+                else:
+                    target = sub.module or ""
+                if target.startswith("ivr"):
+                    found.add(target)
+                    found.update(f"{target}.{a.name}" for a in sub.names)
+    known = modules()
+    return {m for m in found if m in known and m != name}
+
+
+def test_no_import_cycles() -> None:
+    graph = {name: top_level_imports(name, path) for name, path in modules().items()}
+    # A package imports its own submodules to surface them; that is not a cycle.
+    for name, deps in graph.items():
+        graph[name] = {d for d in deps if not d.startswith(name + ".")}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycle = trail[trail.index(dep) :] + [dep] if dep in trail else [node, dep]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, [*trail, dep])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_at_most_twelve_modules_directly_in_ivr() -> None:
+    assert len(list(PACKAGE.glob("*.py"))) <= 12
+
+
+@pytest.mark.parametrize("name,path", sorted(modules().items()))
+def test_every_module_is_small_and_says_its_job(name: str, path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert name in PENDING or len(text.splitlines()) <= 600, (
+        f"{name} is over 600 lines: split it by concept"
+    )
+    doc = ast.get_docstring(ast.parse(text))
+    if path.name != "__main__.py":
+        assert doc and doc.strip(), f"{name} has no docstring saying its one job"
+
+
+@pytest.mark.parametrize("package", FLASK_FREE)
+def test_the_domain_never_imports_flask(package: str) -> None:
+    for path in (PACKAGE / package).rglob("*.py") if (PACKAGE / package).exists() else []:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            for n in names:
+                assert not n.startswith("flask"), f"{path} imports {n}"
+
+
+def test_every_public_exception_is_under_one_base() -> None:
+    outside = []
+    for info in pkgutil.walk_packages(ivr.__path__, "ivr."):
+        if info.name == "ivr.__main__":
+            continue  # runs the CLI
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == module.__name__
+                and not name.startswith("_")
+                and not issubclass(value, IVRError)
+            ):
+                outside.append(f"{module.__name__}.{name}")
+    # TransportFailure joins the tree with the simulator's branch (PENDING).
+    assert set(outside) <= {"ivr.caller.transport.TransportFailure"}
+
+
+# -- one event vocabulary ------------------------------------------------------------------
+
+
+VALUES = {k.value for k in Kind}
+
+
+def _kind_uses() -> tuple[set[str], list[str]]:
+    """Kind members the code names, and string literals compared with an event's kind."""
+    named: set[str] = set()
+    literals: list[str] = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.parts[-2] == "caller" or path.name in ("journey.py", "report.py"):
+            continue  # the simulator's CallEvent kinds are Twilio's side of the call; the
+            # journey package moves to the vocabulary when it lands (PENDING)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "Kind"
+            ):
+                named.add(node.attr)
+            if isinstance(node, ast.Compare) and any(
+                isinstance(side, ast.Attribute) and side.attr == "kind"
+                for side in [node.left, *node.comparators]
+            ):
+                owner = node.left.value if isinstance(node.left, ast.Attribute) else None
+                if isinstance(owner, ast.Name) and owner.id in ("node", "n"):
+                    continue  # a menu node's kind, not an event's
+                for side in ast.walk(node):
+                    if isinstance(side, ast.Constant) and side.value in VALUES:
+                        literals.append(f"{path.relative_to(ROOT)}:{node.lineno} {side.value!r}")
+    return named, literals
+
+
+def test_event_kinds_are_never_matched_as_bare_strings() -> None:
+    _, literals = _kind_uses()
+    assert literals == []
+
+
+def test_every_kind_is_emitted_and_every_named_kind_exists() -> None:
+    named, _ = _kind_uses()
+    assert named - {"arrival"} <= set(Kind.__members__)
+    # Arrivals are emitted through Kind.arrival(node kind); every other kind by name.
+    unused = {k.name for k in Kind if k not in ARRIVALS} - named
+    assert unused <= {"CALLBACK"}  # the journey package records it once it lands (PENDING)
