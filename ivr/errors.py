@@ -1,4 +1,21 @@
-"""Every error the ivr library raises, under one base, each carrying its context."""
+"""Every error the ivr library raises, under one base, each carrying its context.
+
+The tree (the CLI turns any of these into a one-line message, in ``ivr.cli.IvrGroup``)::
+
+    IVRError
+    ├── MenuError            a menu file that cannot be used; ``problems`` are located
+    ├── ConfigError          a setting that makes the app unsafe or unusable
+    ├── SetupError           a setting `ivr twilio` or the handler line needs
+    ├── JourneyError         the journey log cannot do what was asked
+    │   └── CallbackNotFound
+    ├── TwilioError          Twilio's REST API refused or failed (``status``, ``code``)
+    │   ├── CredentialsMissing, BadCredentials, NumberNotFound, TwilioUnreachable
+    ├── ApplicationError     the simulator: what Twilio would call an "application error"
+    │   ├── HTTPStatusError (11200), TransportError (11205), ContentTypeError (12300)
+    │   ├── TwiMLParseError (12100), TwiMLSchemaError (12200), RedirectLoopError
+    ├── GraphError           (ivr.authoring.graph) Graphviz missing or failing
+    └── LiveCallError        (ivr.caller.live) an action the live call is not waiting for
+"""
 
 from __future__ import annotations
 
