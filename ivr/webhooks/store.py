@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import MenuError, Problem
 from ..menu import Menu, load_menu
 from ..twiml import Renderer, UrlRoutes
+from ..twiml.answers import Answers
 
 log = logging.getLogger("ivr.store")
 
@@ -27,10 +28,16 @@ Stamp = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class Served:
-    """A menu and its renderer, always swapped together."""
+    """A menu, its renderer and the webhooks' answers, always swapped together."""
 
     menu: Menu
     renderer: Renderer
+    answers: Answers
+
+    @classmethod
+    def of(cls, menu: Menu, routes: UrlRoutes) -> Served:
+        renderer = Renderer(menu, routes)
+        return cls(menu, renderer, Answers(menu, renderer))
 
 
 class MenuStore:
@@ -54,7 +61,7 @@ class MenuStore:
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         menu = menu if menu is not None else load_menu(self.path)
-        self._served = Served(menu, Renderer(menu, self.routes_for(menu)))
+        self._served = Served.of(menu, self.routes_for(menu))
         self._checked = monotonic()
 
     @property
@@ -68,7 +75,7 @@ class MenuStore:
 
     def replace(self, menu: Menu) -> None:
         """Put ``menu`` in service for the next request."""
-        self._served = Served(menu, Renderer(menu, self.routes_for(menu)))
+        self._served = Served.of(menu, self.routes_for(menu))
 
     def _file_stamp(self) -> Stamp | None:
         try:

@@ -15,9 +15,10 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import IVRError
 from ..events import Kind
-from ..menu import Menu, MenuNode, QueueNode, Step, TransferNode, routing
+from ..menu import Menu, MenuNode, QueueNode, TransferNode, routing
 from ..numbers import mask
 from ..twiml import HANGUP, last_resort
+from ..twiml.answers import Answer, Answers
 from .form import call_sid, caller, int_param, ivr, now, param, record, served, twiml
 from .security import require_twilio_signature
 from .store import Served
@@ -62,10 +63,8 @@ def voice() -> Response:
         caller=caller(),
         detail={"to": param(request.form, "To")[:32]},
     )
-    active = routing.active_announcements(s.menu, now())
-    if active:
-        return twiml(s.renderer.announcements(active, lang))
-    return twiml(s.renderer.step(s.menu.start, lang))
+    answer, _ = s.answers.call_start(now())
+    return twiml(answer.twiml)
 
 
 @bp.post("/announcement")
@@ -74,7 +73,9 @@ def announcement() -> Response:
     """A key pressed during the start-of-call announcements."""
     s = served()
     lang = language(s.menu)
-    step, found = routing.announcement_key(s.menu, param(request.form, "Digits")[:32], lang, now())
+    answer, found = s.answers.announcement(param(request.form, "Digits")[:32], lang, now())
+    step = answer.step
+    assert step is not None
     detail: dict[str, object] = {"next": step.node}
     if found is not None:
         detail["announcement"] = found.name
@@ -86,7 +87,7 @@ def announcement() -> Response:
         outcome=step.outcome,
         detail=detail,
     )
-    return twiml(s.renderer.render(step, came_from=s.menu.start))
+    return twiml(answer.twiml)
 
 
 @bp.post("/node/<node_id>")
@@ -98,18 +99,19 @@ def node(node_id: str) -> Response:
     if node_id not in s.menu.nodes:
         return moved(s, node_id, lang)
     kind = Kind.arrival(s.menu.node(node_id).kind)
-    if kind is not Kind.HOURS:
+    answer = s.answers.arrive(node_id, lang, now())
+    step = answer.step
+    if step is None:
         record(kind, node=node_id, language=lang)
-        return twiml(s.renderer.step(node_id, lang))
-    # The route depends on the clock: decided here, never baked into a cached document.
-    step = routing.resolve(s.menu, node_id, lang, now())
+        return twiml(answer.twiml)
+    # An hours node: the clock decided where the caller goes.
     detail = {"next": step.node}
     if step.closure is not None:
         detail["closure"] = step.closure
     record(kind, node=node_id, language=lang, outcome=step.outcome, detail=detail)
     # The node the caller hears is rendered in the same answer: they arrive there too.
     record(Kind.arrival(s.menu.node(step.node).kind), node=step.node, language=lang)
-    return twiml(s.renderer.render(step))
+    return twiml(answer.twiml)
 
 
 @bp.post("/menu/<node_id>")
@@ -123,7 +125,9 @@ def choose(node_id: str) -> Response:
     attempt = int_param(request.args, "attempt", 1, 1, 10)
     digits = param(request.form, "Digits")[:32]
     speech = param(request.form, "SpeechResult")[:500]
-    step = routing.choose(s.menu, node_id, digits, speech, attempt, lang)
+    answer = s.answers.choose(node_id, digits, speech, attempt, lang)
+    step = answer.step
+    assert step is not None
     detail: dict[str, object] = {"attempt": attempt, "next": step.node}
     confidence = step.confidence
     if speech and not digits.strip():
@@ -141,7 +145,7 @@ def choose(node_id: str) -> Response:
         outcome=step.outcome,
         detail=detail,
     )
-    return twiml(s.renderer.render(step, came_from=node_id))
+    return twiml(answer.twiml)
 
 
 @bp.post("/queue/<node_id>/wait")
@@ -222,7 +226,7 @@ def _left(
     kind: Kind,
     node_type: type,
     result: str,
-    after: Callable[[Menu, str, str, str], Step | None],
+    after: Callable[[Answers, str, str, str], Answer],
     detail: dict[str, int],
 ) -> Response:
     """A queue or transfer reported how it ended: hang up, or route on from ``node_id``."""
@@ -232,15 +236,15 @@ def _left(
         # Over (answered, hung up) needs no node; otherwise start again.
         ended = routing.QUEUE_ENDED | routing.DIAL_CONNECTED
         return twiml(HANGUP) if result in ended else moved(s, node_id, lang)
-    step = after(s.menu, node_id, lang, result)
+    answer = after(s.answers, node_id, lang, result)
     record(
         kind,
         node=node_id,
         language=lang,
         outcome=result or "unknown",
-        detail={**detail, "next": None if step is None else step.node},
+        detail={**detail, "next": None if answer.step is None else answer.step.node},
     )
-    return twiml(HANGUP if step is None else s.renderer.render(step))
+    return twiml(answer.twiml)
 
 
 @bp.post("/queue/<node_id>/result")
@@ -252,7 +256,7 @@ def queue_result(node_id: str) -> Response:
         Kind.QUEUE_RESULT,
         QueueNode,
         param(request.form, "QueueResult")[:32],
-        routing.after_queue,
+        Answers.after_queue,
         {"queue_time": int_param(request.form, "QueueTime", 0, 0, 10_000_000)},
     )
 
@@ -266,7 +270,7 @@ def transfer_result(node_id: str) -> Response:
         Kind.TRANSFER_RESULT,
         TransferNode,
         param(request.form, "DialCallStatus")[:32],
-        routing.after_transfer,
+        Answers.after_transfer,
         {"duration": int_param(request.form, "DialCallDuration", 0, 0, 10_000_000)},
     )
 
