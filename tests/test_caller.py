@@ -31,7 +31,7 @@ from ivr.errors import (
     RedirectLoopError,
     TransportError,
     TwiMLParseError,
-    TwiMLSchemaError,
+    TwiMLRootError,
 )
 
 TOKEN = "test-auth-token"
@@ -508,15 +508,19 @@ def test_silence_in_a_wait_gather_keeps_waiting():
     assert record.outcome.queue_result == "bridged"
 
 
-def test_a_forbidden_verb_in_the_wait_url_is_an_application_error():
+def test_a_forbidden_verb_in_the_wait_url_is_queue_result_error_not_an_application_error():
+    # https://www.twilio.com/docs/voice/twiml/enqueue: QueueResult "error: The TwiML
+    # contained an error, either in the <Enqueue> verb itself or in the TwiML retrieved from
+    # a waitUrl". The call goes on with the action; it is not an application error.
     app = queue_app("<Say>Hold</Say><Dial>999</Dial>")
     record = call(app)
-    error = record.outcome.error
-    assert isinstance(error, TwiMLSchemaError)
-    assert error.element == "Dial"
-    assert "waitUrl" in error.message
-    assert error.url.endswith("/wait")
-    assert not record.of_kind("say")  # Twilio refuses the whole document
+    assert record.outcome.error is None
+    assert last_params(record)["QueueResult"] == "error"
+    assert "QueueSid" in last_params(record)  # the call was in the queue
+    assert not [e for e in record.of_kind("say") if e.text == "Hold"]  # refused as a whole
+    assert record.of_kind("say")[-1].text == "Queue result error"
+    (warning,) = record.warnings
+    assert "<Dial> is not allowed in a waitUrl document" in warning
 
 
 def test_queue_full_goes_to_the_action():
@@ -634,27 +638,56 @@ def test_json_is_a_content_type_error():
 
 
 @pytest.mark.parametrize(
-    ("body", "element", "words"),
+    ("body", "error_type", "code", "words"),
     [
-        ("<Say>unclosed", None, "not well-formed"),
-        ("<Respond><Say>x</Say></Respond>", "Respond", "root element"),
-        ("<Response><say>x</say></Response>", "say", "case-sensitive: <Say>"),
-        ("<Response><Speak>x</Speak></Response>", "Speak", "unknown verb"),
-        ("<Response><Gather><Dial>999</Dial></Gather></Response>", "Dial", "nested in <Gather>"),
-        ("<Response><Gather><Gather/></Gather></Response>", "Gather", "nested in <Gather>"),
-        ("<Response><Dial><Say>x</Say></Dial></Response>", "Say", "nested in <Dial>"),
-        ('<Response><Gather numDigits="one"/></Response>', "Gather", "whole number"),
-        ('<Response><Redirect method="PUT">/x</Redirect></Response>', "Redirect", "GET or POST"),
+        # https://www.twilio.com/docs/api/errors/12100 (ERROR)
+        ("<Say>unclosed", TwiMLParseError, 12100, "not well-formed"),
+        # https://www.twilio.com/docs/api/errors/12102 (ERROR)
+        ("<Respond><Say>x</Say></Respond>", TwiMLRootError, 12102, "root element"),
     ],
 )
-def test_invalid_twiml_is_reported(body, element, words):
+def test_what_twilio_refuses_is_an_application_error(body, error_type, code, words):
     _, error = error_of((body, 200, {"Content-Type": "text/xml"}))
+    assert type(error) is error_type
+    assert error.code == code
     assert words in error.message
-    if element is None:
-        assert isinstance(error, TwiMLParseError)
-    else:
-        assert isinstance(error, TwiMLSchemaError)
-        assert error.element == element
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        # https://www.twilio.com/docs/api/errors/12200 (WARNING): misspelt or wrongly-cased
+        # verbs, unknown attributes, unexpected nested elements are ignored.
+        ("<say>x</say>", 12200, "case-sensitive: <Say>"),
+        ("<Speak>x</Speak>", 12200, "unknown verb <Speak>"),
+        ('<Say voise="alice">x</Say>', 12200, "unknown attribute 'voise'"),
+        # https://www.twilio.com/docs/api/errors/13320 (WARNING)
+        ("<Gather><Dial>999</Dial></Gather>", 13320, "<Dial> cannot be nested in <Gather>"),
+        ("<Gather><Gather/></Gather>", 13320, "<Gather> cannot be nested in <Gather>"),
+        # https://www.twilio.com/docs/api/errors/13215 (WARNING)
+        ("<Dial>999<Say>x</Say></Dial>", 13215, "<Say> cannot be nested in <Dial>"),
+        # https://www.twilio.com/docs/api/errors/13314 (WARNING)
+        ('<Gather numDigits="one"/>', 13314, 'numDigits="one"'),
+        # https://www.twilio.com/docs/api/errors/13710 (WARNING)
+        ('<Redirect method="PUT">/after</Redirect>', 13710, 'method="PUT"'),
+    ],
+)
+def test_what_twilio_only_warns_about_is_logged_and_the_call_goes_on(body, code, words):
+    app = flask_app(
+        {
+            "/voice": lambda: xml(body + "<Say>still running</Say>"),
+            "/after": lambda: xml("<Say>still running</Say>"),
+        }
+    )
+    record = call(app, Input.silence())
+    assert record.outcome.error is None, record.outcome.summary()
+    assert record.of_kind("say")[-1].text == "still running"
+    (warning,) = record.warnings
+    assert warning.startswith(f"warning {code}: ")
+    assert words in warning
+    (event,) = record.of_kind("warning")
+    assert event.detail["code"] == code
+    assert f"! warning {code}" in transcript(record)
 
 
 def test_an_app_that_raises_is_a_500():
@@ -937,14 +970,18 @@ def test_the_101_menu_survives_silence_and_wrong_keys(ivr_app):
     assert all(r.status == 200 for r in record.requests)
 
 
-def test_a_bad_attribute_refuses_the_whole_document_before_anything_is_said():
+def test_a_bad_attribute_is_a_warning_and_its_default_is_used():
+    # https://www.twilio.com/docs/api/errors/13322 "Gather->Say: Invalid loop value" is a
+    # WARNING: Twilio says it once and carries on.
     app = flask_app(
         {"/voice": lambda: xml('<Say>Hello</Say><Gather><Say loop="x">Hi</Say></Gather>')}
     )
-    record = call(app)
-    assert isinstance(record.outcome.error, TwiMLSchemaError)
-    assert record.outcome.error.element == "Say"
-    assert not record.of_kind("say")
+    record = call(app, Input.silence())
+    assert [(e.text, e.loop) for e in record.of_kind("say")] == [("Hello", 1), ("Hi", 1)]
+    assert record.warnings == [
+        'warning 13322: <Gather><Say> loop="x" is not valid: Twilio uses "1"'
+    ]
+    assert record.outcome.error is None
 
 
 def test_ssml_inside_say_is_heard_as_its_text():

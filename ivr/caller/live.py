@@ -22,11 +22,18 @@ from typing import Any, Literal
 from ..errors import IVRError
 from .events import CallEvent, CallRecord
 from .interpreter import Call
-from .strategy import DialResult, DialTarget, GatherPrompt, Input, QueueChoice, QueueState
+from .strategy import (
+    QUEUE_CHOICES,
+    DialResult,
+    DialTarget,
+    GatherPrompt,
+    Input,
+    QueueChoice,
+    QueueState,
+)
 from .transport import Transport
 
 WaitingKind = Literal["gather", "queue", "dial", "ended", "busy"]
-QUEUE_CHOICES = frozenset({"wait", "answer", "hangup", "queue-full", "error"})
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
 
 
