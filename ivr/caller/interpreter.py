@@ -22,7 +22,7 @@ from ..errors import ApplicationError, TwiMLSchemaError
 from .clock import CALL_LIMIT_SECONDS, Clock, endless, repetitions
 from .control import CallOver, Endless, Fetch, LeaveQueue, QueueStay, new_sid
 from .dial import DialVerb
-from .document import WAIT_VERBS, Document, attribute, method, text_of
+from .document import WAIT_VERBS, Document, attribute, flag, method, text_of
 from .enqueue import EnqueueVerb
 from .events import CallEvent, CallRecord, Outcome
 from .gather import GatherVerbs
@@ -271,9 +271,12 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
     def _run_verbs(self, document: Document, queue: QueueStay | None) -> Fetch | None:
         """Run the verbs in order; return the next document to fetch, or None at the end."""
         for verb in document.verbs:
-            # Twilio picks up at the first verb, except <Reject> (it never answers) and a
-            # leading <Pause> (it rings on for that long first).
-            if verb.tag not in ("Reject", "Pause"):
+            # Twilio picks up at the first verb, except <Reject> (it never answers), a
+            # leading <Pause> (it rings on for that long first) and <Dial answerOnBridge>
+            # (it picks up when the dialled party does).
+            if verb.tag not in ("Reject", "Pause") and not (
+                verb.tag == "Dial" and flag(verb, "answerOnBridge")
+            ):
                 self._answer()
             handler = getattr(self, f"_verb_{verb.tag.lower()}", None)
             if handler is None:

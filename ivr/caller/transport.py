@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from werkzeug.test import Client
 
@@ -65,9 +65,13 @@ class WSGITransport:
     def request(
         self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str]
     ) -> Response:
+        parts = urlsplit(url)
         try:
             resp = self.client.open(
-                url,
+                urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                # Werkzeug drops the host of an absolute URL: give it as the base, so the app
+                # sees the host (and signs against the URL) the request was made to.
+                base_url=f"{parts.scheme or 'http'}://{parts.netloc or 'localhost'}",
                 method=method,
                 data=dict(params) if method == "POST" else None,
                 headers=dict(headers),
