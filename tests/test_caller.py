@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,18 +17,23 @@ from werkzeug.wrappers import Request, Response
 from ivr.caller import (
     Call,
     CallRecord,
+    Clock,
     DialResult,
     HTTPTransport,
     Input,
     InteractiveCaller,
     ScriptedCaller,
+    TransportFailure,
     WSGITransport,
+    offered_keys,
     parse_input,
     transcript,
 )
+from ivr.caller.clock import LOOP_CAP
 from ivr.errors import (
     ContentTypeError,
     HTTPStatusError,
+    IVRError,
     RedirectLoopError,
     TransportError,
     TwiMLParseError,
@@ -71,7 +77,8 @@ def flask_app(routes: dict[str, Callable[[], object]]) -> Flask:
 
 def call(app, *steps: Input, url: str = BASE + "/voice", **options) -> CallRecord:
     caller = options.pop("caller", None) or ScriptedCaller(
-        steps, **{k: options.pop(k) for k in ("queue", "queue_waits", "dial") if k in options}
+        steps,
+        **{k: options.pop(k) for k in ("queue", "queue_waits", "dial", "barge_in") if k in options},
     )
     return Call(WSGITransport(app), url, caller, auth_token=TOKEN, **options).run()
 
@@ -1004,3 +1011,154 @@ def test_twilio_failing_to_queue_the_call_goes_to_the_action():
     record = call(app, queue="error")
     assert last_params(record)["QueueResult"] == "error"
     assert record.of_kind("say")[-1].text == "Queue result error"
+
+
+# -- the one clock (ivr.caller.clock) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("For English, press 1.", {"1"}),
+        ("I barhau yn Gymraeg, pwyswch 2.", {"2"}),
+        ("To hear these options again, press star.", {"*"}),
+        ("I glywed y dewisiadau hyn eto, pwyswch seren.", {"*"}),
+        ("To go back, press hash.", {"#"}),
+        # Twilio's sample IVR: two offers in one Say, no space after the full stop.
+        ("Please press 1 for directions.Press 2 for a list of planets to call.", {"1", "2"}),
+        ("To go back to the main menu  press the star key.", {"*"}),
+        ("Press 1, 2 or 3 to choose a day.", {"1", "2", "3"}),
+        ("For sales press one.", {"1"}),
+        ("In an emergency, hang up and dial 999.", set()),
+        ("Please enter your account number, then press hash.", {"#"}),
+        ("Thank you for calling.", set()),
+    ],
+)
+def test_which_keys_a_prompt_offers(text, keys):
+    assert offered_keys(text) == keys
+
+
+def gather(body: str, attrs: str = 'numDigits="1"') -> ET.Element:
+    return ET.fromstring(f"<Gather {attrs}>{body}</Gather>")
+
+
+def test_a_barge_in_caller_presses_at_the_end_of_the_say_that_offers_the_key():
+    menu = gather(
+        "<Say>Welcome to the police.</Say>"  # 4 words, 1.6 s
+        '<Say loop="2">For lost property, press 3.</Say>'  # 5 words, 2 s a time
+        '<Pause length="2"/>'
+        "<Play>https://example.com/jingle.mp3</Play>"
+    )
+    clock = Clock()
+    assert clock.press_offset(menu, "3") == pytest.approx(3.6)  # its first repetition
+    # Not offered by any nested verb: once every one has played.
+    assert clock.press_offset(menu, "9") == pytest.approx(1.6 + 4 + 2 + 10)
+    assert clock.heard_seconds(menu) == pytest.approx(17.6)
+    assert clock.input_offset(menu, "3") == pytest.approx(3.6)  # numDigits reached
+    assert clock.input_offset(menu, "3", barge_in=False) == pytest.approx(17.6)
+    assert clock.verb_seconds(menu) == pytest.approx(17.6 + 5)  # silence: the timeout too
+
+
+def test_the_timeout_follows_the_first_key_when_the_keys_do_not_complete_the_input():
+    entry = gather(
+        "<Say>Enter your number, then press hash.</Say>"  # 6 words
+        "<Say>Or stay on the line.</Say>",  # 5 words
+        'timeout="3"',
+    )
+    clock = Clock(words_per_minute=120)  # half a second a word
+    # "1" is not offered: pressed once the prompt has played; "#" is, in the first Say.
+    assert clock.input_offset(entry, "123#") == pytest.approx(5.5)
+    assert clock.input_offset(entry, "123") == pytest.approx(5.5 + 3)
+    assert clock.input_offset(entry, "#") == pytest.approx(3.0)
+
+
+def test_loop_zero_is_heard_once_by_a_caller_who_acts_and_capped_for_silence():
+    hold = gather('<Say loop="0">Press 1 to leave a message.</Say>')
+    clock = Clock()
+    assert clock.heard_seconds(hold) == pytest.approx(2.4)
+    assert clock.verb_seconds(hold) == pytest.approx(2.4 * LOOP_CAP + 5)
+    assert clock.verb_seconds(ET.fromstring('<Play loop="0">x.mp3</Play>')) == 10 * LOOP_CAP
+
+
+def test_barge_in_reaches_each_destination_at_the_time_ivr_paths_gives(ivr_app):
+    """The one clock: a caller who knows the menu reaches each destination of the 101 menu
+    at the listening time `ivr paths` reports for the same keys."""
+    from ivr.menu import load_menu
+    from ivr.paths import walk_paths
+
+    keyed = [r for r in walk_paths(load_menu("menus.json")).routes if r.by_keys_only]
+    assert len(keyed) >= 10
+    for route in keyed:
+        caller = ScriptedCaller([Input.press(k) for k in route.keys], barge_in=True)
+        record = call(ivr_app, caller=caller)
+        kind = route.label.split()[0]
+        reached = {"queue": "enqueue", "transfer": "dial"}.get(kind)
+        at = record.of_kind(reached)[0].at if reached else record.events[-1].at
+        assert at == pytest.approx(route.seconds, abs=0.05), (route.keys, route.label)
+
+
+def test_english_then_report_a_crime_reaches_the_queue_at_37_6_seconds(ivr_app):
+    record = call(ivr_app, Input.press("1"), Input.press("1"), barge_in=True)
+    assert record.of_kind("enqueue")[0].at == 37.6
+    assert record.outcome.queue == "call-handlers"
+    # The caller cut in: the Welsh offer and the other options of the main menu went unheard.
+    assert not [e for e in record.of_kind("say") if "Gymraeg" in e.text or "press 2" in e.text]
+    assert [e.detail["unheard"] for e in record.of_kind("input")] == [1, 4]
+
+
+def test_a_step_can_opt_out_of_the_callers_barge_in():
+    app = gather_app(
+        '<Gather action="/action" numDigits="1"><Say>Press 1.</Say><Say>Or 2.</Say></Gather>'
+    )
+    caller = ScriptedCaller([Input.press("1", barge_in=False)], barge_in=True)
+    record = call(app, caller=caller)
+    assert [e.text for e in record.of_kind("say")][:2] == ["Press 1.", "Or 2."]
+    assert "barge_in" not in record.of_kind("input")[0].detail
+
+
+def test_an_interactive_caller_cuts_in_when_the_offering_prompt_has_been_heard():
+    app = gather_app(
+        '<Gather action="/action" numDigits="1">'
+        "<Say>For sales, press 1.</Say><Say>For support, press 2.</Say></Gather>"
+    )
+    shown: list[str] = []
+    record = Call(
+        WSGITransport(app),
+        BASE + "/voice",
+        InteractiveCaller(lambda prompt: "1"),
+        auth_token=TOKEN,
+        on_event=lambda e: shown.append(e.kind),
+    ).run()
+    # The person saw the whole menu before typing; the record keeps what was heard.
+    assert shown[:4] == ["request", "say", "say", "gather"]
+    assert [e.text for e in record.of_kind("say")][:1] == ["For sales, press 1."]
+    assert record.of_kind("request")[-1].at == 1.6
+    assert last_params(record)["Digits"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("my bike was stolen #", Input.say("my bike was stolen", then="#")),
+        ("my bike was stolen h", Input.say("my bike was stolen", then="hangup")),
+        ("my bike was stolen", Input.say("my bike was stolen")),
+        ("#", Input.press("#")),
+    ],
+)
+def test_parse_input_at_a_record_prompt(line, expected):
+    assert parse_input(line, record=True) == expected
+
+
+def test_the_in_process_app_sees_the_host_it_was_called_at():
+    hosts: list[str] = []
+
+    def app(environ, start_response):
+        hosts.append(Request(environ).host_url)
+        return Response("<Response/>", content_type="text/xml")(environ, start_response)
+
+    Call(WSGITransport(app), "https://ivr.example.org:8443/voice?x=1").run()
+    assert hosts == ["https://ivr.example.org:8443/"]
+
+
+def test_transport_failure_is_part_of_the_one_error_tree():
+    assert issubclass(TransportFailure, IVRError)
