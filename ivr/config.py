@@ -89,4 +89,8 @@ def from_env(dotenv: bool = True) -> dict[str, Any]:
         "IVR_CALLER_HASH_KEY": os.environ.get("IVR_CALLER_HASH_KEY", "") or None,
         "IVR_STORE_SPEECH": _bool(os.environ.get("IVR_STORE_SPEECH")),
         "IVR_JOURNEY_LOG": os.environ.get("IVR_JOURNEY_LOG", "on").strip().lower() not in FALSE,
+        # `ivr call --url`: where the simulated Twilio posts the number's status callback
+        # (absolute, or relative to the --url), so calls against a running app close their
+        # journeys without --status-callback on every call.
+        "IVR_CALL_STATUS_CALLBACK": os.environ.get("IVR_CALL_STATUS_CALLBACK", "").strip() or None,
     }
