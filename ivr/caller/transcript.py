@@ -79,7 +79,7 @@ def describe(event: CallEvent, *, verbose: bool = False, errors: bool = True) ->
         return f"  [recorded {event.seconds:g}s, {how}]"
     if kind == "dial":
         targets = ", ".join(f"{t['kind']} {t['value']}" for t in event.targets or [])
-        return f"  DIAL {targets}"
+        return f"  DIAL {targets} (at {event.at:g}s)"
     if kind == "dial-result":
         bridged = "" if d.get("bridged", True) else " (not bridged)"
         return f"  dial result: {event.result}{bridged}"
@@ -93,7 +93,7 @@ def describe(event: CallEvent, *, verbose: bool = False, errors: bool = True) ->
         answer = f"HTTP {event.status}" if event.status else "no answer"
         return f"  ({event.text} -> {answer})" if verbose else None
     if kind == "enqueue":
-        return f"  ENQUEUE in queue {event.queue!r}"
+        return f"  ENQUEUE in queue {event.queue!r} (at {event.at:g}s)"
     if kind == "queue-wait":
         return f"  waiting in {event.queue!r}: position {event.position}, {event.seconds:g}s so far"
     if kind == "leave":
