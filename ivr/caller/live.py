@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import IVRError
@@ -196,7 +196,13 @@ class LiveCall:
 
     def on_gather(self, prompt: GatherPrompt) -> Input:
         answer = self._ask(Waiting("gather", prompt=prompt))
-        return Input.hangup() if answer is _HANGUP else answer  # type: ignore[return-value]
+        if answer is _HANGUP:
+            return Input.hangup()
+        assert isinstance(answer, Input)
+        # A person at the keypad cuts in, as in `ivr call` (unless the page says otherwise).
+        if answer.kind == "dtmf" and answer.barge_in is None:
+            return replace(answer, barge_in=True)
+        return answer
 
     def on_queue(self, state: QueueState) -> QueueChoice:
         answer = self._ask(Waiting("queue", queue=state))
