@@ -1162,3 +1162,17 @@ def test_the_in_process_app_sees_the_host_it_was_called_at():
 
 def test_transport_failure_is_part_of_the_one_error_tree():
     assert issubclass(TransportFailure, IVRError)
+
+
+def test_hangup_parameters_are_valid_twiml_and_a_stray_child_is_a_warning():
+    app = flask_app(
+        {
+            "/voice": lambda: xml(
+                '<Pause length="1"><Say>x</Say></Pause>'
+                '<Hangup><Parameter name="reason" value="done"/></Hangup>'
+            )
+        }
+    )
+    record = call(app)
+    assert record.warnings == ["warning 12200: <Say> cannot be nested in <Pause>: ignored"]
+    assert record.outcome.kind == "hangup"

@@ -360,14 +360,13 @@ def _check(verb: ET.Element) -> list[Notice]:
                 notices.append(Notice(12200, message, child.tag))
         if not text_of(verb):
             notices.append(Notice(13520, "<Say> has no text: nothing is said", "Say"))
-    elif children and verb.tag not in ("Connect", "Start", "Stop", "Pay", "Prompt", "Refer"):
-        notices.append(
-            Notice(
-                12200,
-                f"<{children[0].tag}> cannot be nested in <{verb.tag}>: ignored",
-                children[0].tag,
-            )
-        )
+    elif verb.tag not in ("Connect", "Start", "Stop", "Pay", "Prompt", "Refer"):
+        # <Hangup> and <Reject> may carry <Parameter>s (custom parameters for the SDKs).
+        allowed = {"Parameter"} if verb.tag in ("Hangup", "Reject") else set()
+        stray = [c for c in children if c.tag not in allowed]
+        if stray:
+            message = f"<{stray[0].tag}> cannot be nested in <{verb.tag}>: ignored"
+            notices.append(Notice(12200, message, stray[0].tag))
     return notices
 
 
