@@ -27,6 +27,7 @@ from .enqueue import EnqueueVerb
 from .events import CallEvent, CallRecord, Outcome
 from .gather import GatherVerbs
 from .strategy import Caller, ScriptedCaller
+from .transport import Transport
 from .webhook import Webhooks, timestamp
 
 __all__ = ["APPLICATION_ERROR_SPEECH", "WAIT_VERBS", "Call", "new_sid", "simulate"]
@@ -55,7 +56,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
 
     def __init__(
         self,
-        transport,
+        transport: Transport,
         url: str,
         caller: Caller | None = None,
         *,
@@ -364,6 +365,8 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
         raise LeaveQueue
 
 
-def simulate(transport, url: str, caller: Caller | None = None, **options: object) -> CallRecord:
+def simulate(
+    transport: Transport, url: str, caller: Caller | None = None, **options: object
+) -> CallRecord:
     """Place one simulated call and return its record (see :class:`Call` for options)."""
     return Call(transport, url, caller, **options).run()  # type: ignore[arg-type]
