@@ -156,12 +156,36 @@ class TwiMLSchemaError(ApplicationError):
         super().__init__(message, url=url, **kw)  # type: ignore[arg-type]
 
 
+class TwiMLRootError(TwiMLSchemaError):
+    """Well-formed XML whose root element is not <Response> (Twilio 12102)."""
+
+    code = 12102
+
+
+class HTTPRedirectError(ApplicationError):
+    """A 3xx answer Twilio will not follow: not 301, 302, 303 or 307, or no Location (11216)."""
+
+    code = 11216
+
+
+class TooManyRedirectsError(ApplicationError):
+    """HTTP redirects answered by more redirects, too many times in a row (Twilio 11215)."""
+
+    code = 11215
+
+
 class RedirectLoopError(ApplicationError):
-    """Too many consecutive webhook requests without any caller input."""
+    """Webhook requests in a row with no caller input and no simulated time passing: a loop
+    Twilio would spin in until the call's time limit. A limit of the simulator, not Twilio's."""
 
     def __init__(self, message: str, *, url: str, urls: list[str]) -> None:
         self.urls = urls
         super().__init__(message, url=url)
+
+
+class TransportFailure(IVRError):
+    """A transport got no HTTP answer at all; the interpreter turns it into a TransportError
+    (or a warning, for callbacks whose answer Twilio ignores)."""
 
 
 # -- Twilio account errors (ivr.provision, ivr.handler) ----------------------------------------

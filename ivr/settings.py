@@ -150,6 +150,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IVR_CALLER_HASH_KEY", _optional, None),
     Setting("IVR_STORE_SPEECH", _flag, False),
     Setting("IVR_JOURNEY_LOG", _on_unless_off, True),
+    # The simulator (`ivr call --url`)
+    Setting("IVR_CALL_STATUS_CALLBACK", _optional, None),
 )
 """Every setting, in the order ``.env.example`` documents them."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,22 +17,27 @@ from werkzeug.wrappers import Request, Response
 from ivr.caller import (
     Call,
     CallRecord,
+    Clock,
     DialResult,
     HTTPTransport,
     Input,
     InteractiveCaller,
     ScriptedCaller,
+    TransportFailure,
     WSGITransport,
+    offered_keys,
     parse_input,
     transcript,
 )
+from ivr.caller.clock import LOOP_CAP
 from ivr.errors import (
     ContentTypeError,
     HTTPStatusError,
+    IVRError,
     RedirectLoopError,
     TransportError,
     TwiMLParseError,
-    TwiMLSchemaError,
+    TwiMLRootError,
 )
 
 TOKEN = "test-auth-token"
@@ -71,7 +77,8 @@ def flask_app(routes: dict[str, Callable[[], object]]) -> Flask:
 
 def call(app, *steps: Input, url: str = BASE + "/voice", **options) -> CallRecord:
     caller = options.pop("caller", None) or ScriptedCaller(
-        steps, **{k: options.pop(k) for k in ("queue", "queue_waits", "dial") if k in options}
+        steps,
+        **{k: options.pop(k) for k in ("queue", "queue_waits", "dial", "barge_in") if k in options},
     )
     return Call(WSGITransport(app), url, caller, auth_token=TOKEN, **options).run()
 
@@ -508,15 +515,19 @@ def test_silence_in_a_wait_gather_keeps_waiting():
     assert record.outcome.queue_result == "bridged"
 
 
-def test_a_forbidden_verb_in_the_wait_url_is_an_application_error():
+def test_a_forbidden_verb_in_the_wait_url_is_queue_result_error_not_an_application_error():
+    # https://www.twilio.com/docs/voice/twiml/enqueue: QueueResult "error: The TwiML
+    # contained an error, either in the <Enqueue> verb itself or in the TwiML retrieved from
+    # a waitUrl". The call goes on with the action; it is not an application error.
     app = queue_app("<Say>Hold</Say><Dial>999</Dial>")
     record = call(app)
-    error = record.outcome.error
-    assert isinstance(error, TwiMLSchemaError)
-    assert error.element == "Dial"
-    assert "waitUrl" in error.message
-    assert error.url.endswith("/wait")
-    assert not record.of_kind("say")  # Twilio refuses the whole document
+    assert record.outcome.error is None
+    assert last_params(record)["QueueResult"] == "error"
+    assert "QueueSid" in last_params(record)  # the call was in the queue
+    assert not [e for e in record.of_kind("say") if e.text == "Hold"]  # refused as a whole
+    assert record.of_kind("say")[-1].text == "Queue result error"
+    (warning,) = record.warnings
+    assert "<Dial> is not allowed in a waitUrl document" in warning
 
 
 def test_queue_full_goes_to_the_action():
@@ -634,27 +645,56 @@ def test_json_is_a_content_type_error():
 
 
 @pytest.mark.parametrize(
-    ("body", "element", "words"),
+    ("body", "error_type", "code", "words"),
     [
-        ("<Say>unclosed", None, "not well-formed"),
-        ("<Respond><Say>x</Say></Respond>", "Respond", "root element"),
-        ("<Response><say>x</say></Response>", "say", "case-sensitive: <Say>"),
-        ("<Response><Speak>x</Speak></Response>", "Speak", "unknown verb"),
-        ("<Response><Gather><Dial>999</Dial></Gather></Response>", "Dial", "nested in <Gather>"),
-        ("<Response><Gather><Gather/></Gather></Response>", "Gather", "nested in <Gather>"),
-        ("<Response><Dial><Say>x</Say></Dial></Response>", "Say", "nested in <Dial>"),
-        ('<Response><Gather numDigits="one"/></Response>', "Gather", "whole number"),
-        ('<Response><Redirect method="PUT">/x</Redirect></Response>', "Redirect", "GET or POST"),
+        # https://www.twilio.com/docs/api/errors/12100 (ERROR)
+        ("<Say>unclosed", TwiMLParseError, 12100, "not well-formed"),
+        # https://www.twilio.com/docs/api/errors/12102 (ERROR)
+        ("<Respond><Say>x</Say></Respond>", TwiMLRootError, 12102, "root element"),
     ],
 )
-def test_invalid_twiml_is_reported(body, element, words):
+def test_what_twilio_refuses_is_an_application_error(body, error_type, code, words):
     _, error = error_of((body, 200, {"Content-Type": "text/xml"}))
+    assert type(error) is error_type
+    assert error.code == code
     assert words in error.message
-    if element is None:
-        assert isinstance(error, TwiMLParseError)
-    else:
-        assert isinstance(error, TwiMLSchemaError)
-        assert error.element == element
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        # https://www.twilio.com/docs/api/errors/12200 (WARNING): misspelt or wrongly-cased
+        # verbs, unknown attributes, unexpected nested elements are ignored.
+        ("<say>x</say>", 12200, "case-sensitive: <Say>"),
+        ("<Speak>x</Speak>", 12200, "unknown verb <Speak>"),
+        ('<Say voise="alice">x</Say>', 12200, "unknown attribute 'voise'"),
+        # https://www.twilio.com/docs/api/errors/13320 (WARNING)
+        ("<Gather><Dial>999</Dial></Gather>", 13320, "<Dial> cannot be nested in <Gather>"),
+        ("<Gather><Gather/></Gather>", 13320, "<Gather> cannot be nested in <Gather>"),
+        # https://www.twilio.com/docs/api/errors/13215 (WARNING)
+        ("<Dial>999<Say>x</Say></Dial>", 13215, "<Say> cannot be nested in <Dial>"),
+        # https://www.twilio.com/docs/api/errors/13314 (WARNING)
+        ('<Gather numDigits="one"/>', 13314, 'numDigits="one"'),
+        # https://www.twilio.com/docs/api/errors/13710 (WARNING)
+        ('<Redirect method="PUT">/after</Redirect>', 13710, 'method="PUT"'),
+    ],
+)
+def test_what_twilio_only_warns_about_is_logged_and_the_call_goes_on(body, code, words):
+    app = flask_app(
+        {
+            "/voice": lambda: xml(body + "<Say>still running</Say>"),
+            "/after": lambda: xml("<Say>still running</Say>"),
+        }
+    )
+    record = call(app, Input.silence())
+    assert record.outcome.error is None, record.outcome.summary()
+    assert record.of_kind("say")[-1].text == "still running"
+    (warning,) = record.warnings
+    assert warning.startswith(f"warning {code}: ")
+    assert words in warning
+    (event,) = record.of_kind("warning")
+    assert event.detail["code"] == code
+    assert f"! warning {code}" in transcript(record)
 
 
 def test_an_app_that_raises_is_a_500():
@@ -937,14 +977,18 @@ def test_the_101_menu_survives_silence_and_wrong_keys(ivr_app):
     assert all(r.status == 200 for r in record.requests)
 
 
-def test_a_bad_attribute_refuses_the_whole_document_before_anything_is_said():
+def test_a_bad_attribute_is_a_warning_and_its_default_is_used():
+    # https://www.twilio.com/docs/api/errors/13322 "Gather->Say: Invalid loop value" is a
+    # WARNING: Twilio says it once and carries on.
     app = flask_app(
         {"/voice": lambda: xml('<Say>Hello</Say><Gather><Say loop="x">Hi</Say></Gather>')}
     )
-    record = call(app)
-    assert isinstance(record.outcome.error, TwiMLSchemaError)
-    assert record.outcome.error.element == "Say"
-    assert not record.of_kind("say")
+    record = call(app, Input.silence())
+    assert [(e.text, e.loop) for e in record.of_kind("say")] == [("Hello", 1), ("Hi", 1)]
+    assert record.warnings == [
+        'warning 13322: <Gather><Say> loop="x" is not valid: Twilio uses "1"'
+    ]
+    assert record.outcome.error is None
 
 
 def test_ssml_inside_say_is_heard_as_its_text():
@@ -967,3 +1011,168 @@ def test_twilio_failing_to_queue_the_call_goes_to_the_action():
     record = call(app, queue="error")
     assert last_params(record)["QueueResult"] == "error"
     assert record.of_kind("say")[-1].text == "Queue result error"
+
+
+# -- the one clock (ivr.caller.clock) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("For English, press 1.", {"1"}),
+        ("I barhau yn Gymraeg, pwyswch 2.", {"2"}),
+        ("To hear these options again, press star.", {"*"}),
+        ("I glywed y dewisiadau hyn eto, pwyswch seren.", {"*"}),
+        ("To go back, press hash.", {"#"}),
+        # Twilio's sample IVR: two offers in one Say, no space after the full stop.
+        ("Please press 1 for directions.Press 2 for a list of planets to call.", {"1", "2"}),
+        ("To go back to the main menu  press the star key.", {"*"}),
+        ("Press 1, 2 or 3 to choose a day.", {"1", "2", "3"}),
+        ("For sales press one.", {"1"}),
+        ("In an emergency, hang up and dial 999.", set()),
+        ("Please enter your account number, then press hash.", {"#"}),
+        ("Thank you for calling.", set()),
+    ],
+)
+def test_which_keys_a_prompt_offers(text, keys):
+    assert offered_keys(text) == keys
+
+
+def gather(body: str, attrs: str = 'numDigits="1"') -> ET.Element:
+    return ET.fromstring(f"<Gather {attrs}>{body}</Gather>")
+
+
+def test_a_barge_in_caller_presses_at_the_end_of_the_say_that_offers_the_key():
+    menu = gather(
+        "<Say>Welcome to the police.</Say>"  # 4 words, 1.6 s
+        '<Say loop="2">For lost property, press 3.</Say>'  # 5 words, 2 s a time
+        '<Pause length="2"/>'
+        "<Play>https://example.com/jingle.mp3</Play>"
+    )
+    clock = Clock()
+    assert clock.press_offset(menu, "3") == pytest.approx(3.6)  # its first repetition
+    # Not offered by any nested verb: once every one has played.
+    assert clock.press_offset(menu, "9") == pytest.approx(1.6 + 4 + 2 + 10)
+    assert clock.heard_seconds(menu) == pytest.approx(17.6)
+    assert clock.input_offset(menu, "3") == pytest.approx(3.6)  # numDigits reached
+    assert clock.input_offset(menu, "3", barge_in=False) == pytest.approx(17.6)
+    assert clock.verb_seconds(menu) == pytest.approx(17.6 + 5)  # silence: the timeout too
+
+
+def test_the_timeout_follows_the_first_key_when_the_keys_do_not_complete_the_input():
+    entry = gather(
+        "<Say>Enter your number, then press hash.</Say>"  # 6 words
+        "<Say>Or stay on the line.</Say>",  # 5 words
+        'timeout="3"',
+    )
+    clock = Clock(words_per_minute=120)  # half a second a word
+    # "1" is not offered: pressed once the prompt has played; "#" is, in the first Say.
+    assert clock.input_offset(entry, "123#") == pytest.approx(5.5)
+    assert clock.input_offset(entry, "123") == pytest.approx(5.5 + 3)
+    assert clock.input_offset(entry, "#") == pytest.approx(3.0)
+
+
+def test_loop_zero_is_heard_once_by_a_caller_who_acts_and_capped_for_silence():
+    hold = gather('<Say loop="0">Press 1 to leave a message.</Say>')
+    clock = Clock()
+    assert clock.heard_seconds(hold) == pytest.approx(2.4)
+    assert clock.verb_seconds(hold) == pytest.approx(2.4 * LOOP_CAP + 5)
+    assert clock.verb_seconds(ET.fromstring('<Play loop="0">x.mp3</Play>')) == 10 * LOOP_CAP
+
+
+def test_barge_in_reaches_each_destination_at_the_time_ivr_paths_gives(ivr_app):
+    """The one clock: a caller who knows the menu reaches each destination of the 101 menu
+    at the listening time `ivr paths` reports for the same keys."""
+    from ivr.authoring.paths import walk_paths
+    from ivr.menu import load_menu
+
+    keyed = [r for r in walk_paths(load_menu("menus.json")).routes if r.by_keys_only]
+    assert len(keyed) >= 10
+    for route in keyed:
+        caller = ScriptedCaller([Input.press(k) for k in route.keys], barge_in=True)
+        record = call(ivr_app, caller=caller)
+        kind = route.label.split()[0]
+        reached = {"queue": "enqueue", "transfer": "dial"}.get(kind)
+        at = record.of_kind(reached)[0].at if reached else record.events[-1].at
+        assert at == pytest.approx(route.seconds, abs=0.05), (route.keys, route.label)
+
+
+def test_english_then_report_a_crime_reaches_the_queue_at_37_6_seconds(ivr_app):
+    record = call(ivr_app, Input.press("1"), Input.press("1"), barge_in=True)
+    assert record.of_kind("enqueue")[0].at == 37.6
+    assert record.outcome.queue == "call-handlers"
+    # The caller cut in: the Welsh offer and the other options of the main menu went unheard.
+    assert not [e for e in record.of_kind("say") if "Gymraeg" in e.text or "press 2" in e.text]
+    assert [e.detail["unheard"] for e in record.of_kind("input")] == [1, 4]
+
+
+def test_a_step_can_opt_out_of_the_callers_barge_in():
+    app = gather_app(
+        '<Gather action="/action" numDigits="1"><Say>Press 1.</Say><Say>Or 2.</Say></Gather>'
+    )
+    caller = ScriptedCaller([Input.press("1", barge_in=False)], barge_in=True)
+    record = call(app, caller=caller)
+    assert [e.text for e in record.of_kind("say")][:2] == ["Press 1.", "Or 2."]
+    assert "barge_in" not in record.of_kind("input")[0].detail
+
+
+def test_an_interactive_caller_cuts_in_when_the_offering_prompt_has_been_heard():
+    app = gather_app(
+        '<Gather action="/action" numDigits="1">'
+        "<Say>For sales, press 1.</Say><Say>For support, press 2.</Say></Gather>"
+    )
+    shown: list[str] = []
+    record = Call(
+        WSGITransport(app),
+        BASE + "/voice",
+        InteractiveCaller(lambda prompt: "1"),
+        auth_token=TOKEN,
+        on_event=lambda e: shown.append(e.kind),
+    ).run()
+    # The person saw the whole menu before typing; the record keeps what was heard.
+    assert shown[:4] == ["request", "say", "say", "gather"]
+    assert [e.text for e in record.of_kind("say")][:1] == ["For sales, press 1."]
+    assert record.of_kind("request")[-1].at == 1.6
+    assert last_params(record)["Digits"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("my bike was stolen #", Input.say("my bike was stolen", then="#")),
+        ("my bike was stolen h", Input.say("my bike was stolen", then="hangup")),
+        ("my bike was stolen", Input.say("my bike was stolen")),
+        ("#", Input.press("#")),
+    ],
+)
+def test_parse_input_at_a_record_prompt(line, expected):
+    assert parse_input(line, record=True) == expected
+
+
+def test_the_in_process_app_sees_the_host_it_was_called_at():
+    hosts: list[str] = []
+
+    def app(environ, start_response):
+        hosts.append(Request(environ).host_url)
+        return Response("<Response/>", content_type="text/xml")(environ, start_response)
+
+    Call(WSGITransport(app), "https://ivr.example.org:8443/voice?x=1").run()
+    assert hosts == ["https://ivr.example.org:8443/"]
+
+
+def test_transport_failure_is_part_of_the_one_error_tree():
+    assert issubclass(TransportFailure, IVRError)
+
+
+def test_hangup_parameters_are_valid_twiml_and_a_stray_child_is_a_warning():
+    app = flask_app(
+        {
+            "/voice": lambda: xml(
+                '<Pause length="1"><Say>x</Say></Pause>'
+                '<Hangup><Parameter name="reason" value="done"/></Hangup>'
+            )
+        }
+    )
+    record = call(app)
+    assert record.warnings == ["warning 12200: <Say> cannot be nested in <Pause>: ignored"]
+    assert record.outcome.kind == "hangup"

@@ -114,3 +114,43 @@ def test_a_crash_in_the_thread_ends_the_call_with_an_error():
     assert isinstance(live.crash, RuntimeError)
     assert step.events[-1].kind == "error"
     assert "boom" in step.events[-1].text
+
+
+def test_a_key_from_the_page_cuts_in_and_any_queue_result_can_be_chosen():
+    app = Flask(__name__)
+
+    @app.post("/voice")
+    def voice() -> tuple[str, int, dict[str, str]]:
+        return (
+            '<Response><Gather action="/key" numDigits="1"><Say>For the queue, press 1.</Say>'
+            "<Say>For anything else, press 2.</Say></Gather></Response>",
+            200,
+            {"Content-Type": "text/xml"},
+        )
+
+    @app.post("/key")
+    def key() -> tuple[str, int, dict[str, str]]:
+        return (
+            '<Response><Enqueue waitUrl="" action="/after">q</Enqueue></Response>',
+            200,
+            {"Content-Type": "text/xml"},
+        )
+
+    @app.post("/after")
+    def after() -> tuple[str, int, dict[str, str]]:
+        return "<Response><Hangup/></Response>", 200, {"Content-Type": "text/xml"}
+
+    live = LiveCall(WSGITransport(app), "http://localhost/voice", step_timeout=5)
+    try:
+        live.start()
+        step = live.act(Input.press("1"))
+        assert step.waiting.kind == "queue"
+        # The second option was never heard: the key cut in when "press 1" had been said.
+        assert [e.text for e in live.record.of_kind("say")] == ["For the queue, press 1."]
+        assert live.record.of_kind("input")[0].detail["barge_in"] is True
+        step = live.act("redirected-from-bridged")
+        assert step.waiting.kind == "ended"
+        assert live.record.outcome.queue_result == "redirected-from-bridged"
+    finally:
+        live.hangup()
+        live.join(5)

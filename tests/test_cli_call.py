@@ -206,7 +206,12 @@ def test_a_failing_status_callback_is_only_a_warning(runner, foreign_app_url):
     assert result.exit_code == 0, result.output
     status_url = foreign_app_url.replace("/incoming", "/status")
     assert "(status callback: CallStatus=completed, CallDuration=" in result.stdout
-    assert result.stderr == f"Warning: status callback {status_url} answered HTTP 404\n"
+    # The only other line: the call went unsigned (this test gives no token).
+    assert result.stderr.splitlines() == [
+        "Warning: no auth token (--auth-token or TWILIO_AUTH_TOKEN): requests go unsigned, "
+        "but Twilio always signs them (X-Twilio-Signature)",
+        f"Warning: status callback {status_url} answered HTTP 404",
+    ]
 
 
 def test_an_application_error_exits_non_zero(runner, foreign_app_url):
@@ -215,3 +220,88 @@ def test_an_application_error_exits_non_zero(runner, foreign_app_url):
     assert "application error (11200)" in result.output
     assert "500" in result.output
     assert foreign_app_url.replace("/incoming", "/pick") in result.output
+
+
+# -- issue 15: barge-in, every QueueResult, status events, the time limit, 11205 -----------
+
+
+def test_barge_in_reaches_the_crime_queue_at_the_ivr_paths_time(runner):
+    result = runner.invoke(cli, ["call", "--barge-in", "--press", "1", "--press", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.output)["events"]
+    assert [e["at"] for e in events if e["kind"] == "enqueue"] == [37.6]
+    assert [e["detail"]["barge_in"] for e in events if e["kind"] == "input"] == [True, True]
+
+
+def test_any_queue_result_can_be_chosen(runner):
+    args = ["call", "--press", "1", "--press", "1", "--queue-result", "system-error", "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.output)["events"]
+    # The app apologises and routes on (defaults.error_node): the general queue, in error too.
+    results = [e["result"] for e in events if e["kind"] == "queue-result"]
+    assert results == ["system-error", "system-error"]
+    (action,) = [
+        e for e in events if e["kind"] == "request" and "/queue/crime_queue/result" in e["url"]
+    ]
+    assert action["params"]["QueueResult"] == "system-error"
+    assert "QueueSid" not in action["params"]  # never enqueued
+
+
+def test_status_events(runner):
+    args = ["call", "--press", "4", "--status-events", "initiated,ringing,answered", "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.output)["events"]
+    callbacks = [e for e in events if e["kind"] == "status-callback"]
+    assert [c["result"] for c in callbacks] == ["initiated", "ringing", "in-progress", "completed"]
+    assert all(c["status"] == 204 for c in callbacks)
+    bad = runner.invoke(cli, ["call", "--press", "4", "--status-events", "dialled"])
+    assert bad.exit_code == 2 and "--status-events" in bad.output
+
+
+def test_max_seconds_ends_the_call_and_says_which_limit(runner):
+    result = runner.invoke(cli, ["call", "--press", "1", "--press", "1", "--max-seconds", "30"])
+    assert result.exit_code == 0, result.output
+    assert "Outcome: Twilio ended the call: the call reached its time limit of 30 s" in (
+        result.stdout
+    )
+    assert "the --max-seconds limit, 30 s, ended the call" in result.stderr
+
+
+def test_an_unreachable_url_is_one_line(runner):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = runner.invoke(cli, ["call", "--url", f"http://127.0.0.1:{port}/voice"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "could not reach" in line]
+    assert lines == [
+        f"Error: application error (11205): could not reach 127.0.0.1:{port}: connection "
+        "refused (HTTP connection failure)"
+    ]
+    assert "Max retries" not in result.output
+
+
+def test_the_status_callback_setting_names_it_once_for_url_calls(
+    runner, foreign_app_url, monkeypatch
+):
+    monkeypatch.setenv("IVR_CALL_STATUS_CALLBACK", "/status")
+    result = runner.invoke(cli, ["call", "--url", foreign_app_url, "--press", "1"])
+    assert result.exit_code == 0, result.output
+    assert "(status callback: CallStatus=completed" in result.stdout
+
+
+def test_record_and_dial_end_steps(runner, foreign_app_url):
+    assert _scan_steps(["--record", "my bike #", "--press", "1"]) == [
+        ("record", "my bike #"),
+        ("press", "1"),
+    ]
+    args = ["call", "--url", foreign_app_url, "--press", "1", "--dial-ends", "caller", "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.stdout)["events"]
+    (dialled,) = [e for e in events if e["kind"] == "dial-result"]
+    assert dialled["detail"]["ended_by"] == "caller"

@@ -20,7 +20,7 @@ from werkzeug.test import Client
 
 from ivr import create_app
 from ivr.caller import Call, Response, ScriptedCaller
-from ivr.caller.interpreter import WAIT_VERBS
+from ivr.caller.document import WAIT_VERBS
 from ivr.errors import MenuError
 from ivr.menu import load_menu, parse_menu
 from ivr.webhooks.request import parse_urlencoded

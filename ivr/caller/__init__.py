@@ -10,6 +10,7 @@ No Flask here: the transport decides how requests travel (in-process WSGI or rea
 
 from __future__ import annotations
 
+from .clock import Clock, offered_keys
 from .events import CallEvent, CallRecord, Outcome, SentRequest
 from .interpreter import Call, new_sid, simulate
 from .live import LiveCall, LiveCallError, LiveStep, Waiting
@@ -32,6 +33,7 @@ __all__ = [
     "CallEvent",
     "CallRecord",
     "Caller",
+    "Clock",
     "DialResult",
     "DialTarget",
     "GatherPrompt",
@@ -52,6 +54,7 @@ __all__ = [
     "Waiting",
     "describe",
     "new_sid",
+    "offered_keys",
     "parse_input",
     "simulate",
     "transcript",

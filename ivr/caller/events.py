@@ -12,16 +12,21 @@ from ..errors import ApplicationError
 class CallEvent:
     """One thing that happened on the call, from the caller's side.
 
-    ``kind`` is one of: request, say, play, pause, gather, input, redirect, record, recorded,
-    dial, dial-result, enqueue, queue-wait, leave, queue-result, hangup, reject, unsupported,
-    error, status-callback (after the call: ``result`` is the CallStatus, ``seconds`` the
-    CallDuration, ``status`` the HTTP answer). Only the fields that make sense for the kind
-    are set.
+    ``kind`` is one of: request (``detail["redirected_from"]`` when it follows an HTTP
+    redirect), say, play, pause, gather, input (``detail["barge_in"]`` when the keys cut the
+    prompt short), redirect, record, recorded, dial, dial-result, leg (a request and what a
+    dialled party or a dequeued caller hears before the bridge: a whisper), send-digits,
+    enqueue, queue-wait, leave, queue-result, hangup, reject, unsupported, warning (Twilio
+    logs it and carries on: ``detail["code"]``), callback (a request whose answer Twilio
+    ignores: partial speech results, a recording's status, a transcription), error,
+    status-callback (``result`` is the CallStatus, ``seconds`` the CallDuration, ``status``
+    the HTTP answer). Only the fields that make sense for the kind are set.
     """
 
     kind: str
     at: float = 0.0
-    """Simulated seconds since the call was answered (speech at 150 words a minute)."""
+    """Simulated seconds since Twilio took the call (see :mod:`ivr.caller.clock`); a leading
+    <Pause> rings before the answer, so CallDuration counts from after it."""
     text: str | None = None
     voice: str | None = None
     language: str | None = None
@@ -64,8 +69,10 @@ class Outcome:
     ``kind``: ``enqueued`` (``queue`` and ``queue_result``: bridged, or hangup while waiting),
     ``dialled`` (a <Dial> connected: ``dialled`` and ``dial_status``), ``message`` (the app
     hung up after speaking: ``heard``), ``hangup`` (the app hung up, nothing said since the
-    caller's last input), ``caller-hangup``, ``rejected`` (``reason``) or ``error``. For
-    ``message`` and ``hangup``, ``reason`` is "end of document" when the TwiML simply ran out.
+    caller's last input), ``caller-hangup``, ``rejected`` (``reason``), ``time-limit`` (the
+    call ran into its simulated-time limit, Twilio's four hours by default: ``reason``) or
+    ``error``. For ``message`` and ``hangup``, ``reason`` is "end of document" when the
+    TwiML simply ran out.
     ``queue`` and ``dialled`` are also set for any other kind when the call went through them.
     """
 
@@ -88,12 +95,14 @@ class Outcome:
             return f"dialled {', '.join(self.dialled)} (DialCallStatus={self.dial_status})"
         if self.kind == "rejected":
             return f"rejected ({self.reason})"
+        if self.kind == "time-limit":
+            return f"Twilio ended the call: {self.reason}"
         why = f" ({self.reason})" if self.reason else ""
         if self.kind == "message":
             last = self.heard[-1] if self.heard else ""
             return f"message heard, then the app hung up{why}: {last!r}"
         if self.kind == "caller-hangup":
-            return "the caller hung up"
+            return "the caller hung up" + why
         return f"the app hung up{why}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,7 +138,8 @@ class CallRecord:
     requests: list[SentRequest] = field(default_factory=list)
     outcome: Outcome | None = None
     warnings: list[str] = field(default_factory=list)
-    """What Twilio would only log as a warning, such as a failed status callback."""
+    """What Twilio would only log as a warning and carry on after: a schema or attribute
+    problem (``warning 13510: ...``), a failed status callback."""
 
     def of_kind(self, *kinds: str) -> list[CallEvent]:
         return [e for e in self.events if e.kind in kinds]

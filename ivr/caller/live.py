@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import IVRError
 from .events import CallEvent, CallRecord
 from .interpreter import Call
-from .strategy import DialResult, DialTarget, GatherPrompt, Input, QueueChoice, QueueState
+from .strategy import (
+    QUEUE_CHOICES,
+    DialResult,
+    DialTarget,
+    GatherPrompt,
+    Input,
+    QueueChoice,
+    QueueState,
+)
 from .transport import Transport
 
 WaitingKind = Literal["gather", "queue", "dial", "ended", "busy"]
-QUEUE_CHOICES = frozenset({"wait", "answer", "hangup", "queue-full", "error"})
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
 
 
@@ -189,7 +196,13 @@ class LiveCall:
 
     def on_gather(self, prompt: GatherPrompt) -> Input:
         answer = self._ask(Waiting("gather", prompt=prompt))
-        return Input.hangup() if answer is _HANGUP else answer  # type: ignore[return-value]
+        if answer is _HANGUP:
+            return Input.hangup()
+        assert isinstance(answer, Input)
+        # A person at the keypad cuts in, as in `ivr call` (unless the page says otherwise).
+        if answer.kind == "dtmf" and answer.barge_in is None:
+            return replace(answer, barge_in=True)
+        return answer
 
     def on_queue(self, state: QueueState) -> QueueChoice:
         answer = self._ask(Waiting("queue", queue=state))

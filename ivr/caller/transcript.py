@@ -12,14 +12,23 @@ def _voice(event: CallEvent) -> str:
     return ", ".join(parts)
 
 
-def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
-    """One line for an event, or None for events shown only when ``verbose``."""
+def describe(event: CallEvent, *, verbose: bool = False, errors: bool = True) -> str | None:
+    """One line for an event, or None for events shown only when ``verbose``.
+
+    ``errors=False`` leaves the application error's own message out of its line (for a
+    caller that prints the error in full afterwards)."""
     d = event.detail
     kind = event.kind
     if kind == "request":
+        status = f" -> {event.status} {d.get('content_type', '')}" if event.status else ""
+        if "redirected_from" in d:
+            # An HTTP redirect hop is part of what Twilio did: always shown.
+            return (
+                f"  -> HTTP {d['redirect_status']} redirect: Twilio requests "
+                f"{event.method} {event.url}{status} (without the verb's parameters)"
+            )
         if not verbose:
             return None
-        status = f" -> {event.status} {d.get('content_type', '')}" if event.status else ""
         return f"  . {event.method} {event.url}{status}"
     if kind == "say":
         loop = ""
@@ -30,11 +39,15 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
         return f"  Twilio ({_voice(event)}): {event.text}{loop}"
     if kind == "play":
         if d.get("hold_music"):
-            return "  [hold music]"
+            return f"  [hold music: Twilio's default playlist, {event.method} {event.url}]"
         if event.url is None:
             return f"  [tones {event.digits}]"
         return f"  [audio {event.url}]" + (" (repeats)" if event.loop == 0 else "")
     if kind == "pause":
+        if d.get("silent_hold"):
+            return f'  [silence {event.seconds:g}s: waitUrl=""]'
+        if d.get("ringing"):
+            return f"  [ringing {event.seconds:g}s: a leading <Pause> delays the answer]"
         return f"  [pause {event.seconds:g}s]"
     if kind == "gather":
         what = " or ".join("keys" if i == "dtmf" else i for i in d.get("input", "dtmf").split())
@@ -42,6 +55,12 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
         return f"  ... listening for {what}{extra} (timeout {event.seconds:g}s)"
     if kind == "input":
         if event.result == "dtmf":
+            if d.get("hangupOnStar"):
+                return "> caller presses * (hangupOnStar: the dialled party is hung up)"
+            if d.get("barge_in"):
+                unheard = d.get("unheard") or 0
+                rest = f"; {unheard} nested verb(s) not heard" if unheard else ""
+                return f"> caller presses {event.digits} (barge-in at {event.at:g}s{rest})"
             return f"> caller presses {event.digits}"
         if event.result == "speech":
             return f"> caller says {event.speech!r}"
@@ -55,14 +74,26 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
     if kind == "recorded":
         if d.get("empty"):
             return "  [nothing recorded]"
-        return f"  [recorded {event.seconds:g}s]"
+        ended = {"key": f"ended with {event.digits}", "hangup": "the caller hung up"}
+        how = ended.get(d.get("ended_by", ""), f"ended by {d.get('ended_by', 'silence')}")
+        return f"  [recorded {event.seconds:g}s, {how}]"
     if kind == "dial":
         targets = ", ".join(f"{t['kind']} {t['value']}" for t in event.targets or [])
-        return f"  DIAL {targets}"
+        return f"  DIAL {targets} (at {event.at:g}s)"
     if kind == "dial-result":
-        return f"  dial result: {event.result}"
+        bridged = "" if d.get("bridged", True) else " (not bridged)"
+        return f"  dial result: {event.result}{bridged}"
+    if kind == "leg":
+        return f"  [{d.get('to')} hears: {event.text}]"
+    if kind == "send-digits":
+        return f"  [tones {event.digits} sent to {d.get('to')}]"
+    if kind == "warning":
+        return f"! {event.text}"
+    if kind == "callback":
+        answer = f"HTTP {event.status}" if event.status else "no answer"
+        return f"  ({event.text} -> {answer})" if verbose else None
     if kind == "enqueue":
-        return f"  ENQUEUE in queue {event.queue!r}"
+        return f"  ENQUEUE in queue {event.queue!r} (at {event.at:g}s)"
     if kind == "queue-wait":
         return f"  waiting in {event.queue!r}: position {event.position}, {event.seconds:g}s so far"
     if kind == "leave":
@@ -77,13 +108,12 @@ def describe(event: CallEvent, *, verbose: bool = False) -> str | None:
         return f"  (<{event.text}> {d.get('note', 'skipped')})"
     if kind == "status-callback":
         answer = f"HTTP {event.status}" if event.status else "no answer"
-        line = (
-            f"  (status callback: CallStatus={event.result}, "
-            f"CallDuration={event.seconds:g}s -> {answer})"
-        )
+        duration = f", CallDuration={event.seconds:g}s" if event.seconds is not None else ""
+        line = f"  (status callback: CallStatus={event.result}{duration} -> {answer})"
         return line + (f"\n! warning: {d['warning']}" if d.get("warning") else "")
     if kind == "error":
-        return f"  Twilio: {d.get('twilio_says', '')}\n! {event.text}"
+        line = f"  Twilio: {d.get('twilio_says', '')}"
+        return line + (f"\n! {event.text}" if errors else "")
     return None
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-_STEP_OPTIONS = {"--press": "press", "--say": "say", "--silence": "silence", "--hangup": "hangup"}
+_STEP_OPTIONS = {
+    "--press": "press",
+    "--say": "say",
+    "--record": "record",
+    "--silence": "silence",
+    "--hangup": "hangup",
+}
 
 
 def _scan_steps(args: list[str]) -> list[tuple[str, str]]:
@@ -17,7 +23,7 @@ def _scan_steps(args: list[str]) -> list[tuple[str, str]]:
             break
         name, eq, value = arg.partition("=")
         kind = _STEP_OPTIONS.get(name)
-        if kind in ("press", "say"):
+        if kind in ("press", "say", "record"):
             if not eq:
                 i += 1
                 value = args[i] if i < len(args) else ""
@@ -63,6 +69,19 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 )
 @click.option("--press", multiple=True, callback=_keys, help="Press keys (a step; repeatable).")
 @click.option("--say", multiple=True, help="Say words (a step; repeatable).")
+@click.option(
+    "--record",
+    multiple=True,
+    metavar="WORDS",
+    help="Speak at a <Record>, ending with a key ('my bike was stolen #') or h to hang up "
+    "(a step; repeatable).",
+)
+@click.option(
+    "--barge-in",
+    is_flag=True,
+    help="Press each key as soon as the prompt offering it has been heard (a caller who "
+    "knows the menu). Interactive calls always cut in.",
+)
 @click.option("--silence", count=True, help="Stay silent at a prompt (a step; repeatable).")
 @click.option("--hangup", count=True, help="Hang up at a prompt (a step).")
 @click.option(
@@ -78,6 +97,23 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 )
 @click.option("--queue-error", "queue", flag_value="error", help="Twilio cannot queue the call.")
 @click.option(
+    "--queue-result",
+    type=click.Choice(
+        [
+            "bridged",
+            "hangup",
+            "queue-full",
+            "error",
+            "system-error",
+            "redirected",
+            "redirected-from-bridged",
+            "bridging-in-process",
+        ]
+    ),
+    help="Any QueueResult Twilio sends (overrides --answer/--queue-*): queue-full, error and "
+    "system-error on entry, the others after --waits.",
+)
+@click.option(
     "--waits",
     type=click.IntRange(0),
     default=1,
@@ -92,6 +128,14 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
     help="What a <Dial> gets.",
 )
 @click.option(
+    "--dial-ends",
+    type=click.Choice(["callee", "caller", "star"]),
+    default="callee",
+    show_default=True,
+    help="Who ends a connected <Dial>: the callee, the caller hanging up, or the caller "
+    "pressing * (with hangupOnStar).",
+)
+@click.option(
     "--status-callback",
     metavar="URL",
     help="Post Twilio's call status callback here when the call ends (relative to the target "
@@ -99,6 +143,20 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 )
 @click.option(
     "--no-status-callback", is_flag=True, help="Send no status callback at the end of the call."
+)
+@click.option(
+    "--status-events",
+    metavar="EVENTS",
+    default="",
+    help="Also send the status callback for these events, comma-separated: initiated, "
+    "ringing, answered (completed is always sent).",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=1),
+    default=4 * 60 * 60,
+    show_default=True,
+    help="The call's simulated-time limit (Twilio ends calls after four hours).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the events and outcome as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show each request and redirect.")
@@ -113,13 +171,19 @@ def call(
     menu_file: str | None,
     press: tuple[str, ...],
     say: tuple[str, ...],
+    record: tuple[str, ...],
+    barge_in: bool,
     silence: int,
     hangup: int,
     queue: str,
+    queue_result: str | None,
     waits: int,
     dial_status: str,
+    dial_ends: str,
     status_callback: str | None,
     no_status_callback: bool,
+    status_events: str,
+    max_seconds: float,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -132,14 +196,16 @@ def call(
 
     When the call ends, Twilio's status callback (CallStatus, CallDuration in simulated
     seconds) goes to this app's /status in-process, which closes the call's journey
-    (`ivr journey CALLSID`); with --url only when --status-callback is given. A failing
-    status callback is a warning, not an application error.
+    (`ivr journey CALLSID`); with --url to --status-callback, or to IVR_CALL_STATUS_CALLBACK
+    when set. A failing status callback is a warning, not an application error.
 
     Example:
 
         ivr call --press 1 --press 2
 
-        ivr call --say "report a crime" --queue-full --json
+        ivr call --barge-in --press 1 --press 1
+
+        ivr call --say "report a crime" --queue-result system-error --json
 
         ivr call --url http://127.0.0.1:5000/voice --auth-token "$TWILIO_AUTH_TOKEN"
 
@@ -158,16 +224,27 @@ def call(
         ScriptedCaller,
         WSGITransport,
         describe,
+        parse_input,
     )
 
     scripted = ctx.meta.get("ivr.steps", [])
     make = {
         "press": Input.press,
         "say": Input.say,
+        "record": lambda words: parse_input(words, record=True),
         "silence": lambda _: Input.silence(),
         "hangup": lambda _: Input.hangup(),
     }
     steps = [make[kind](value) for kind, value in scripted]
+    events = tuple(e.strip() for e in status_events.split(",") if e.strip())
+    unknown = set(events) - {"initiated", "ringing", "answered", "completed"}
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(sorted(unknown))}: use initiated, ringing, answered or completed",
+            param_hint="--status-events",
+        )
+    if queue_result is not None:
+        queue = "answer" if queue_result == "bridged" else queue_result
 
     if url is None:
         from ..webhooks.app import create_app
@@ -192,15 +269,24 @@ def call(
         transport = HTTPTransport()
         target = url
         journey = None
+        config = settings.load()
         if auth_token is None:
-            auth_token = settings.load()["TWILIO_AUTH_TOKEN"] or None
+            auth_token = config["TWILIO_AUTH_TOKEN"] or None
+        status_callback = status_callback or config["IVR_CALL_STATUS_CALLBACK"]
+        if not auth_token:
+            click.echo(
+                "Warning: no auth token (--auth-token or TWILIO_AUTH_TOKEN): requests go "
+                "unsigned, but Twilio always signs them (X-Twilio-Signature)",
+                err=True,
+            )
     if no_status_callback:
         status_callback = None
 
     interactive = not steps
 
     def show(event):  # live transcript in interactive mode
-        line = describe(event, verbose=verbose)
+        # The application error itself is printed once, in full, at the end.
+        line = describe(event, verbose=verbose, errors=False)
         if line is not None:
             click.echo(line)
 
@@ -218,7 +304,12 @@ def call(
             steps,
             queue=queue,  # type: ignore[arg-type]
             queue_waits=waits,
-            dial=DialResult(dial_status, 60 if dial_status == "completed" else 0),  # type: ignore[arg-type]
+            dial=DialResult(
+                dial_status,  # type: ignore[arg-type]
+                60 if dial_status == "completed" else 0,
+                dial_ends,  # type: ignore[arg-type]
+            ),
+            barge_in=barge_in,
         )
     simulation = Call(
         transport,
@@ -229,6 +320,8 @@ def call(
         from_number=from_number,
         to_number=to_number,
         status_callback=status_callback,
+        status_events=[e for e in events if e != "completed"],
+        max_seconds=max_seconds,
         on_event=show if interactive and not as_json else None,
     )
     if not as_json:
@@ -252,5 +345,7 @@ def call(
             click.echo(f"Outcome: {outcome.summary()}")
     for warning in record.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if outcome.kind == "time-limit":
+        click.echo(f"(the --max-seconds limit, {max_seconds:g} s, ended the call)", err=True)
     if outcome.error is not None:
         raise click.ClickException(outcome.error.describe())
