@@ -1,21 +1,31 @@
 """Every route through a menu: the keys that reach each destination and how long it takes.
 
 A destination is where a call leaves the menu: a queue, a transfer, or a message (or hang-up
-node) after which the call ends. The time is what a caller listens to on the way, estimated from
-the words the webhooks speak (at a stated speaking rate) plus pauses and, on routes that need
-them, timeouts. A caller is assumed to press as soon as their option has been read out, as
-Twilio's <Gather> allows; a route through a fallback waits out every attempt in full.
+node) after which the call ends. The walk asks the webhooks' own answers
+(:class:`ivr.twiml.answers.Answers`: the router's decisions, rendered) what a caller hears at
+each step, and times those documents with the simulator's clock (:mod:`ivr.caller.clock`):
+so a route's listening time here is the moment ``ivr call --barge-in`` with the same keys
+reaches the destination. A caller presses as soon as the prompt offering their key has been
+heard; a route through a fallback waits out every attempt in silence.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import xml.etree.ElementTree as ET
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from ..caller.clock import Clock, nested, spoken_text
 from ..menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode, TransferNode
+from ..menu.hours import sample_moments
 from ..menu.routing import edges, reachable
+from ..twiml import Renderer, UrlRoutes
+from ..twiml.answers import Answer, Answers
 
+REFERENCE_WEEK = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+"""Where the walk looks for an open and a closed moment of each hours node (a Monday)."""
 NO_ANSWER = "(no answer)"
 
 
@@ -33,6 +43,13 @@ class Route:
     seconds: float
     menus: int
     language: str
+    heard: tuple[str, ...] = ()
+    """Every sentence the caller hears on the way, in order (what the simulator transcribes)."""
+    at: dt.datetime | None = None
+    """The moment the route was walked at, when opening hours decide it."""
+    steps: tuple[str, ...] = ()
+    """What the caller and Twilio do on the way, in order: ``press 1``, ``silence``,
+    ``queue queue-full`` / ``queue error`` / ``queue leave``, ``dial no-answer``."""
 
     @property
     def by_keys_only(self) -> bool:
@@ -42,7 +59,10 @@ class Route:
         data = asdict(self)
         data["keys"] = list(self.keys)
         data["nodes"] = list(self.nodes)
+        data["heard"] = list(self.heard)
+        data["steps"] = list(self.steps)
         data["seconds"] = round(self.seconds, 1)
+        data["at"] = None if self.at is None else self.at.isoformat()
         return data
 
 
@@ -82,103 +102,213 @@ class PathReport:
         }
 
 
-class _Walker:
-    def __init__(self, menu: Menu, words_per_minute: int, play_seconds: float) -> None:
-        self.menu = menu
-        self.rate = words_per_minute / 60.0
-        self.play_seconds = play_seconds
-        self.routes: list[Route] = []
+@dataclass(frozen=True)
+class _Here:
+    """Where the walk is: the node whose document plays, and what the caller did on the way."""
 
-    def said(self, *texts: Any, language: str) -> float:
-        words = 0
-        for text in texts:
-            if text is not None:
-                words += len(self.menu.text(text, language).split())
-        return words / self.rate
+    node: str
+    language: str
+    keys: tuple[str, ...]
+    nodes: tuple[str, ...]
+    seconds: float
+    menus: int
+    heard: tuple[str, ...]
+    at: dt.datetime | None
+    steps: tuple[str, ...] = ()
+
+    def then(self, **changes: Any) -> _Here:
+        return replace(self, **changes)
+
+
+class _Walker:
+    """Plays the menu's documents as a caller who knows the menu would, branch by branch."""
+
+    def __init__(self, menu: Menu, clock: Clock) -> None:
+        self.menu = menu
+        self.clock = clock
+        self.routes = UrlRoutes(menu.defaults.language)
+        self.answers = Answers(menu, Renderer(menu, self.routes))
+        self.found: list[Route] = []
+        self._parsed: dict[str, ET.Element] = {}
 
     def walk(self) -> list[Route]:
-        self.visit(self.menu.start, self.menu.defaults.language, (), (), 0.0, 0)
-        return self.routes
-
-    def visit(
-        self,
-        node_id: str,
-        language: str,
-        keys: tuple[str, ...],
-        path: tuple[str, ...],
-        seconds: float,
-        menus: int,
-    ) -> None:
-        if node_id in path or node_id not in self.menu.nodes:
-            return  # a loop back (or a broken reference, which validation reports)
-        path = (*path, node_id)
-        node = self.menu.node(node_id)
         menu = self.menu
+        start = _Here(menu.start, menu.defaults.language, (), (), 0.0, 0, (), None)
+        self.document(self.answers.arrive(menu.start, start.language, REFERENCE_WEEK), start)
+        return self.found
 
-        def arrive(label: str, extra: float) -> None:
-            self.routes.append(Route(node_id, label, keys, path, seconds + extra, menus, language))
+    def parsed(self, twiml: str) -> ET.Element:
+        """A document's verbs, parsed once per walk (the renderer caches the documents)."""
+        root = self._parsed.get(twiml)
+        if root is None:
+            root = self._parsed[twiml] = ET.fromstring(twiml)
+        return root
 
-        if isinstance(node, MessageNode):
-            spent = self.said(node.say, language=language) * node.loop + node.pause
-            if node.play is not None:
-                spent += self.play_seconds * node.loop
-            if node.next is None:
-                arrive("message", spent)
-            else:
-                self.visit(node.next, language, keys, path, seconds + spent, menus)
-        elif isinstance(node, MenuNode):
-            # A language choice is not a level of the menu a caller has to find their way in.
-            depth = 0 if menu.is_language_choice(node) else 1
-            so_far = self.said(node.prompt, language=language)
-            for option in node.options:
-                so_far += self.said(option.say, language=language)
-                self.visit(
-                    option.goto,
-                    option.language or language,
-                    (*keys, option.key),
-                    path,
-                    seconds + so_far,
-                    menus + depth,
+    def arrive(self, here: _Here, label: str) -> None:
+        self.found.append(
+            Route(
+                here.node,
+                label,
+                here.keys,
+                here.nodes,
+                here.seconds,
+                here.menus,
+                here.language,
+                here.heard,
+                here.at,
+                here.steps,
+            )
+        )
+
+    def enter(self, node_id: str, here: _Here) -> _Here | None:
+        """The caller reaches ``node_id``: None when the route loops back on itself."""
+        if node_id in here.nodes or node_id not in self.menu.nodes:
+            return None  # a loop back (or a broken reference, which validation reports)
+        node = self.menu.node(node_id)
+        # A language choice is not a level of the menu a caller has to find their way in.
+        deeper = isinstance(node, MenuNode) and not self.menu.is_language_choice(node)
+        return here.then(node=node_id, nodes=(*here.nodes, node_id), menus=here.menus + deeper)
+
+    def document(self, answer: Answer, here: _Here) -> None:
+        """Play one answer's verbs from the top; branch where the caller or Twilio decides."""
+        if answer.step is not None and answer.step.node != here.node:
+            # The answer already holds the next node (a choice, an hours node resolved).
+            entered = self.enter(answer.step.node, here)
+            if entered is None:
+                return
+            here = entered.then(language=answer.step.language)
+        elif not here.nodes:
+            entered = self.enter(here.node, here)
+            assert entered is not None
+            here = entered
+        for verb in self.parsed(answer.twiml):
+            tag = verb.tag
+            if tag == "Say":
+                here = here.then(
+                    seconds=here.seconds + self.clock.verb_seconds(verb),
+                    heard=(*here.heard, spoken_text(verb)),
                 )
-            # The whole menu, the timeout and the "we did not hear" phrase, every attempt.
-            whole = so_far + self.said(
-                menu.phrase("repeat", language) if menu.repeat_key(node) else None,
-                menu.phrase("back", language) if menu.back_key(node) else None,
-                language=language,
+            elif tag in ("Play", "Pause"):
+                here = here.then(seconds=here.seconds + self.clock.verb_seconds(verb))
+            elif tag == "Gather":
+                self.gather(verb, here)
+                # Silence: Twilio plays everything, waits out the timeout and falls through.
+                heard = tuple(spoken_text(v) for v in nested(verb) if v.tag == "Say")
+                here = here.then(
+                    seconds=here.seconds + self.clock.verb_seconds(verb),
+                    heard=(*here.heard, *heard),
+                    steps=(*here.steps, "silence"),
+                )
+            elif tag == "Redirect":
+                self.redirect(verb.text or "", here)
+                return
+            elif tag == "Enqueue":
+                self.enqueue(here)
+                return
+            elif tag == "Dial":
+                self.dial(verb, here)
+                return
+            elif tag == "Hangup":
+                node = self.menu.node(here.node)
+                self.arrive(here, "hang up" if isinstance(node, HangupNode) else "message")
+                return
+
+    def gather(self, gather: ET.Element, here: _Here) -> None:
+        """Each option of the menu whose prompt this is: the caller presses its key as soon as
+        the prompt offering it has been heard."""
+        place = self.routes.parse(gather.get("action", ""))
+        node = self.menu.nodes.get(place.node or "")
+        if place.webhook != "menu" or not isinstance(node, MenuNode):
+            return  # announcements' keys: not a route of the menu itself
+        attempt = place.number("attempt", 1)
+        if attempt > 1:
+            return  # after a silence the walk goes on to the fallback; keys are timed once
+        for option in node.options:
+            offset = self.clock.input_offset(gather, option.key)
+            heard = []
+            spent = 0.0
+            for verb in nested(gather):
+                if spent >= offset:
+                    break
+                if verb.tag == "Say":
+                    heard.append(spoken_text(verb))
+                spent += self.clock.verb_seconds(verb)
+            pressed = here.then(
+                keys=(*here.keys, option.key),
+                seconds=here.seconds + offset,
+                heard=(*here.heard, *heard),
+                steps=(*here.steps, f"press {option.key}"),
             )
-            notice = self.said(menu.phrase("silence", language, node), language=language)
-            waited = menu.attempts(node) * (whole + menu.timeout(node) + notice)
-            self.visit(
-                node.fallback, language, (*keys, NO_ANSWER), path, seconds + waited, menus + depth
+            answer = self.answers.choose(
+                node.id if hasattr(node, "id") else place.node or "",
+                option.key,
+                "",
+                attempt,
+                here.language,
             )
-        elif isinstance(node, QueueNode):
-            spent = self.said(node.say, language=language)
-            arrive(f"queue {node.queue}", spent)
-            for condition, target in (
-                ("(queue full)", node.on_full),
-                ("(queue error)", node.on_error),
-                ("(leaves queue)", node.on_leave),
-            ):
-                if target:
-                    self.visit(target, language, (*keys, condition), path, seconds + spent, menus)
-        elif isinstance(node, TransferNode):
-            spent = self.said(node.say, language=language)
-            arrive(f"transfer {node.number}", spent)
-            self.visit(
-                node.on_fail,
-                language,
-                (*keys, "(transfer fails)"),
-                path,
-                seconds + spent + node.timeout,
-                menus,
-            )
-        elif isinstance(node, HangupNode):
-            arrive("hang up", self.said(node.say, language=language))
-        elif isinstance(node, HoursNode):
-            # Either way may be taken, depending on the time of the call; a closure's own
-            # message is not counted (it is said only on closure days).
-            for condition, target in (("(open)", node.open), ("(closed)", node.closed)):
-                self.visit(target, language, (*keys, condition), path, seconds, menus)
+            self.document(answer, pressed)
+
+    def redirect(self, url: str, here: _Here) -> None:
+        place = self.routes.parse(url)
+        language = place.params["lang"]
+        if place.webhook == "menu" and place.node is not None:
+            # The Gather fell through: Twilio posts no Digits.
+            attempt = place.number("attempt", 1)
+            answer = self.answers.choose(place.node, "", "", attempt, language)
+            if answer.step is not None and answer.step.outcome == "fallback":
+                here = here.then(keys=(*here.keys, NO_ANSWER))
+            self.document(answer, here.then(language=language))
+        elif place.webhook == "node" and place.node in self.menu.nodes:
+            target = place.node
+            # A step's document may already have put the caller there (a choice of an hours
+            # node renders as a redirect to it).
+            entered = here if target == here.node else self.enter(target, here)
+            if entered is None:
+                return
+            entered = entered.then(language=language)
+            if isinstance(self.menu.node(target), HoursNode):
+                self.hours(target, entered)
+                return
+            self.document(self.answers.arrive(target, language, REFERENCE_WEEK), entered)
+
+    def hours(self, node_id: str, here: _Here) -> None:
+        """Both ways out of an hours node, at a moment its weekly hours are open and closed
+        (a closure's own message is said only on its days, and is left out)."""
+        moments = sample_moments(self.menu.node(node_id), REFERENCE_WEEK)
+        for outcome in ("open", "closed"):
+            if outcome in moments:
+                at = moments[outcome]
+                answer = self.answers.arrive(node_id, here.language, at)
+                self.document(answer, here.then(keys=(*here.keys, f"({outcome})"), at=at))
+
+    def enqueue(self, here: _Here) -> None:
+        node = self.menu.node(here.node)
+        assert isinstance(node, QueueNode)
+        self.arrive(here, f"queue {node.queue}")
+        for condition, result in (
+            ("(queue full)", "queue-full"),
+            ("(queue error)", "error"),
+            ("(leaves queue)", "leave"),
+        ):
+            if result == "leave" and node.on_leave is None:
+                continue
+            answer = self.answers.after_queue(here.node, here.language, result)
+            steps = (*here.steps, f"queue {result}")
+            self.document(answer, here.then(keys=(*here.keys, condition), steps=steps))
+
+    def dial(self, dial: ET.Element, here: _Here) -> None:
+        node = self.menu.node(here.node)
+        assert isinstance(node, TransferNode)
+        self.arrive(here, f"transfer {node.number}")
+        # Nobody answers: Twilio rings for the Dial's timeout, then asks the action.
+        rang = float(dial.get("timeout") or 30)
+        answer = self.answers.after_transfer(here.node, here.language, "no-answer")
+        failed = here.then(
+            keys=(*here.keys, "(transfer fails)"),
+            seconds=here.seconds + rang,
+            steps=(*here.steps, "dial no-answer"),
+        )
+        self.document(answer, failed)
 
 
 def _destinations(menu: Menu) -> set[str]:
@@ -213,7 +343,7 @@ def walk_paths(
     play_seconds: float = 10.0,
 ) -> PathReport:
     """Walk every route through ``menu`` and flag what a caller would suffer from."""
-    routes = _Walker(menu, words_per_minute, play_seconds).walk()
+    routes = _Walker(menu, Clock(words_per_minute, play_seconds)).walk()
     findings: list[Finding] = []
 
     # Where no destination can be reached: a dead end, or a loop with no way out.

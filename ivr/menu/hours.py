@@ -163,3 +163,18 @@ def is_open(schedule: Schedule, at: dt.datetime) -> tuple[bool, Closure | None]:
     if closure is not None:
         return False, closure
     return _open_by_timetable(schedule, when), None
+
+
+def sample_moments(schedule: Schedule, start: dt.datetime) -> dict[str, dt.datetime]:
+    """A moment when the schedule is open and one when it is closed by its weekly hours (not a
+    closure), searched in half hours over the week from ``start``: for walking both routes of
+    an hours node offline. Either is missing if the week never has it."""
+    found: dict[str, dt.datetime] = {}
+    for step in range(7 * 48):
+        at = start + dt.timedelta(minutes=30 * step)
+        open_now, closure = is_open(schedule, at)
+        if closure is None:
+            found.setdefault("open" if open_now else "closed", at)
+        if len(found) == 2:
+            break
+    return found

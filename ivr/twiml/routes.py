@@ -7,7 +7,25 @@ read back exactly what these build.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a webhook URL of ours says: which webhook, which node, and the call's state."""
+
+    webhook: str
+    """``node``, ``menu``, ``queue_wait``, ``queue_result``, ``transfer_result``,
+    ``announcement`` or ``queue_callback``."""
+    node: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    def number(self, name: str, default: int) -> int:
+        try:
+            return int(self.params.get(name, default))
+        except ValueError:
+            return default
 
 
 class UrlRoutes:
@@ -23,6 +41,24 @@ class UrlRoutes:
         if language != self.default_language:
             pairs.append(f"lang={quote(language)}")
         return ("?" + "&".join(pairs)) if pairs else ""
+
+    def parse(self, url: str) -> Place:
+        """The inverse of the builders below: what one of our URLs asks for."""
+        parts = urlsplit(url)
+        path = parts.path.removeprefix(self.prefix).strip("/").split("/")
+        params = dict(parse_qsl(parts.query))
+        params.setdefault("lang", self.default_language)
+        node = unquote(path[1]) if len(path) > 1 else None
+        if path[0] in ("node", "menu"):
+            return Place(path[0], node, params)
+        if path[0] == "queue" and len(path) > 2:
+            webhook = {"wait": "queue_wait", "result": "queue_result"}.get(path[2], path[2])
+            if path[2] == "callback":
+                return Place("queue_callback", node, params | {"step": path[3]})
+            return Place(webhook, node, params)
+        if path[0] == "transfer":
+            return Place("transfer_result", node, params)
+        return Place(path[0], node, params)
 
     def node(self, node_id: str, language: str) -> str:
         return f"{self.prefix}/node/{node_id}{self._q(language)}"

@@ -1,0 +1,92 @@
+"""One clock: `ivr paths` and the simulator agree on every route of the 101 menu.
+
+`ivr paths` walks the rendered TwiML offline; here each route it found is played by the
+simulator (`ivr call`), a caller who knows the menu (barge-in) doing exactly the route's steps.
+The sentences heard and the moment the destination is reached must be the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+import pytest
+from conftest import MENU, OFFICE_HOURS
+
+from ivr import create_app
+from ivr.authoring.paths import Route, walk_paths
+from ivr.caller import Call, DialResult, Input, WSGITransport
+from ivr.caller.strategy import DialTarget, GatherPrompt, QueueState
+from ivr.menu import load_menu
+
+ROUTES = [r for r in walk_paths(load_menu(MENU)).routes if "queue leave" not in r.steps]
+"""Every route but leaving a queue for a callback (that needs the offer's own key presses)."""
+
+
+class RouteCaller:
+    """Does a route's steps in order: keys at once (barge-in), silences, and what each queue
+    and transfer does; a queue the route reaches as its destination answers."""
+
+    def __init__(self, steps: tuple[str, ...]) -> None:
+        self.inputs: deque[Input] = deque()
+        self.queues: deque[str] = deque()
+        self.dials: deque[str] = deque()
+        for step in steps:
+            kind, _, value = step.partition(" ")
+            if kind == "press":
+                self.inputs.append(Input.press(value, barge_in=True))
+            elif kind == "silence":
+                self.inputs.append(Input.silence())
+            elif kind == "queue":
+                self.queues.append(value)
+            elif kind == "dial":
+                self.dials.append(value)
+
+    def on_gather(self, prompt: GatherPrompt) -> Input:
+        return self.inputs.popleft() if self.inputs else Input.hangup()
+
+    def on_queue(self, state: QueueState) -> str:
+        return self.queues.popleft() if self.queues else "answer"
+
+    def on_dial(self, targets: list[DialTarget]) -> DialResult:
+        status = self.dials.popleft() if self.dials else "completed"
+        return DialResult(status, 60 if status == "completed" else 0)  # type: ignore[arg-type]
+
+
+def test_the_walk_finds_the_routes_worth_checking() -> None:
+    assert len(ROUTES) > 150
+    assert {r.label.split()[0] for r in ROUTES} == {"queue", "transfer", "message", "hang"}
+
+
+TOKEN = secrets.token_hex(8)
+
+
+@functools.cache
+def app_at(moment: datetime) -> Any:
+    """The 101 menu's app with its clock fixed (one per moment the routes need)."""
+    return create_app(
+        {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_MENU_FILE": str(MENU)}
+        | {"IVR_NOW": moment, "IVR_LOG_LEVEL": "WARNING"}
+    )
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: " ".join(r.keys) + " " + r.destination)
+def test_paths_and_the_simulator_hear_the_same_and_arrive_together(route: Route) -> None:
+    app = app_at(route.at or OFFICE_HOURS)
+    record = Call(
+        WSGITransport(app), "http://localhost/voice", RouteCaller(route.steps), auth_token=TOKEN
+    ).run()
+    kind = route.label.split()[0]
+    reached = {"queue": "enqueue", "transfer": "dial"}.get(kind)
+    if reached is not None:
+        arrival = [e for e in record.events if e.kind == reached][-1]
+        at = arrival.at
+        heard = [e.text for e in record.events if e.kind == "say" and e.at < at]
+    else:
+        at = [e for e in record.events if e.kind == "hangup"][-1].at
+        heard = [e.text for e in record.events if e.kind == "say"]
+    assert heard == list(route.heard)
+    assert at == pytest.approx(route.seconds, abs=0.05)
