@@ -158,17 +158,18 @@ class HandlerLine:
         """Too many wrong PINs from this caller ID lately: someone may be guessing."""
         return self.attempts.locked(self.caller_key(caller), self.wall())
 
-    def wrong_pin(self, caller: str | None, raw: str) -> bool:
+    def wrong_pin(self, caller: str | None) -> bool:
         """Count a wrong PIN; log the lockout it causes, once. True if it locked them out."""
         if not self.attempts.failed(self.caller_key(caller), self.wall()):
             return False
+        minutes = int(self.attempts.window // 60)
         log.warning(
             "handler line: %d wrong PINs from %s within %d minutes: PIN entry refused for that "
             "caller ID for up to %d minutes (other callers are not affected)",
             self.attempts.limit,
-            mask(caller) if caller else f"callers without a plain caller ID ({mask(raw)})",
-            self.attempts.window // 60,
-            self.attempts.window // 60,
+            mask(caller) if caller else "callers without a plain caller ID",
+            minutes,
+            minutes,
         )
         return True
 
@@ -318,7 +319,7 @@ def pin() -> Response:
         h.right_pin(caller)
         record(Kind.HANDLER_IN, outcome="pin", caller=raw or None)
         return board_twiml(h, 0)
-    locked = bool(digits) and h.wrong_pin(caller, raw)
+    locked = bool(digits) and h.wrong_pin(caller)
     if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
     record(Kind.HANDLER_REFUSED, outcome="locked" if locked else "pin", caller=raw or None)
