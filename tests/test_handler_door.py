@@ -78,7 +78,7 @@ class Clock:
 def on_clock(*apps: Flask) -> Clock:
     clock = Clock()
     for a in apps:
-        a.extensions["ivr_handler"].wall = clock
+        a.extensions["ivr_handler"].lockout.clock = clock
     return clock
 
 

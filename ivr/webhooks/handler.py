@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,7 +36,7 @@ from ..events import Event, Kind
 from ..menu import Menu, MenuNode, QueueNode
 from ..numbers import caller_id, mask, normalise
 from .form import call_sid, int_param, ivr, param, record, twiml
-from .lockout import MemoryPinAttempts, PinAttempts, pin_attempts
+from .lockout import PinLockout, pin_attempts
 from .security import require_twilio_signature
 
 log = logging.getLogger("ivr.handler")
@@ -45,9 +45,6 @@ bp = Blueprint("handler", __name__, url_prefix="/handler")
 
 PIN_TRIES = 3
 """Tries per call; the lockout (:mod:`.lockout`) counts wrong PINs across calls."""
-UNKNOWN_CALLER = "(no caller ID)"
-"""What wrong PINs are counted against when ``From`` is not a plain number (withheld, SIP,
-``client:``): such callers can name themselves anything, so they share one count."""
 CHECK_EVERY = 20
 """Seconds between checks while all queues are empty."""
 CHECK_ROUNDS = 30
@@ -137,44 +134,15 @@ class HandlerLine:
     numbers: frozenset[str]
     pin: str
     secret: bytes
+    lockout: PinLockout
+    """Wrong PINs per caller ID (:mod:`.lockout`)."""
     roster: QueueRoster | None = None
-    attempts: PinAttempts = field(default_factory=MemoryPinAttempts)
     attested: frozenset[str] = frozenset()
     """``StirVerstat`` values that let an allow-listed number in without the PIN; empty:
     the caller ID alone does."""
     clock: Callable[[], float] = time.monotonic
-    wall: Callable[[], float] = time.time
-    """The PIN lockout's clock: seconds since the epoch, as the workers sharing it agree."""
     _account: TwilioAccount | None = None
     _cached: tuple[float, list[QueueStatus]] | None = None
-
-    def caller_key(self, caller: str | None) -> str:
-        """What wrong PINs are counted against: a keyed hash of the caller ID, so the shared
-        database holds no phone numbers."""
-        text = f"pin/{caller or UNKNOWN_CALLER}".encode()
-        return hmac.new(self.secret, text, hashlib.sha256).hexdigest()[:32]
-
-    def pin_locked(self, caller: str | None) -> bool:
-        """Too many wrong PINs from this caller ID lately: someone may be guessing."""
-        return self.attempts.locked(self.caller_key(caller), self.wall())
-
-    def wrong_pin(self, caller: str | None) -> bool:
-        """Count a wrong PIN; log the lockout it causes, once. True if it locked them out."""
-        if not self.attempts.failed(self.caller_key(caller), self.wall()):
-            return False
-        minutes = int(self.attempts.window // 60)
-        log.warning(
-            "handler line: %d wrong PINs from %s within %d minutes: PIN entry refused for that "
-            "caller ID for up to %d minutes (other callers are not affected)",
-            self.attempts.limit,
-            mask(caller) if caller else "callers without a plain caller ID",
-            minutes,
-            minutes,
-        )
-        return True
-
-    def right_pin(self, caller: str | None) -> None:
-        self.attempts.passed(self.caller_key(caller), self.wall())
 
     @property
     def account(self) -> TwilioAccount:
@@ -247,8 +215,8 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
         frozenset(numbers),
         pin,
         secret,
+        PinLockout(pin_attempts(journey.engine if journey is not None else None), secret),
         roster,
-        attempts=pin_attempts(journey.engine if journey is not None else None),
         # Twilio's values for a verified caller ID at each level: "TN-Validation-Passed-A"
         # (https://www.twilio.com/docs/voice/trusted-calling-with-shakenstir). The -Diverted
         # and -Passthrough variants vouch for a forwarding carrier, not the caller: not enough.
@@ -296,7 +264,7 @@ def door() -> Response:
     if not h.pin:
         record(Kind.HANDLER_REFUSED, outcome="caller-id", caller=raw or None)
         return refuse()
-    if h.pin_locked(caller):
+    if h.lockout.locked(caller):
         record(Kind.HANDLER_REFUSED, outcome="locked", caller=raw or None)
         return refuse()
     return pin_twiml(1)
@@ -311,15 +279,15 @@ def pin() -> Response:
     digits = param(request.form, "Digits")[:32]
     raw = param(request.form, "From")
     caller = caller_id(raw)
-    if not h.pin or h.pin_locked(caller):
+    if not h.pin or h.lockout.locked(caller):
         # Locked out (perhaps by this caller's other calls): the PIN is not even compared.
         record(Kind.HANDLER_REFUSED, outcome="locked" if h.pin else "pin", caller=raw or None)
         return refuse()
     if hmac.compare_digest(digits.encode(), h.pin.encode()):
-        h.right_pin(caller)
+        h.lockout.passed(caller)
         record(Kind.HANDLER_IN, outcome="pin", caller=raw or None)
         return board_twiml(h, 0)
-    locked = bool(digits) and h.wrong_pin(caller)
+    locked = bool(digits) and h.lockout.failed(caller)
     if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
     record(Kind.HANDLER_REFUSED, outcome="locked" if locked else "pin", caller=raw or None)

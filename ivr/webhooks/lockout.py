@@ -11,20 +11,27 @@ guessing cannot lock out the staff. :class:`PinAttempts` is the seam; two stores
   once, whichever worker served it. If the database fails, the count carries on in memory.
 - :class:`MemoryPinAttempts`, for one process: used when the journey log is off.
 
-Callers are keys chosen by the handler line (a keyed hash of the caller ID, never the number),
-and times are seconds since the epoch: a wall clock, because several machines share the rows.
+:class:`PinLockout` is the handler line's side: it counts against a keyed hash of the caller
+ID (the shared database holds no phone numbers), on a wall clock (several machines share the
+rows), and logs each lockout.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from ..numbers import mask
 
 log = logging.getLogger("ivr.handler")
 
@@ -32,6 +39,9 @@ LIMIT = 10
 """Wrong PINs from one caller ID, within :data:`WINDOW`, that lock it out."""
 WINDOW = 900.0
 """Seconds a wrong PIN counts for (15 minutes)."""
+UNKNOWN_CALLER = "(no caller ID)"
+"""What wrong PINs count against when ``From`` is not a plain number (withheld, SIP,
+``client:``): such callers can name themselves anything, so they share one count."""
 
 
 class PinAttempts(Protocol):
@@ -237,3 +247,41 @@ def pin_attempts(engine: Engine | None) -> PinAttempts:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return MemoryPinAttempts()
     return SqlPinAttempts(engine)
+
+
+@dataclass
+class PinLockout:
+    """Wrong PINs per caller ID, as the handler line asks: ``caller`` is the E.164 number
+    (:func:`ivr.numbers.caller_id`), or None for callers without a plain one."""
+
+    attempts: PinAttempts
+    secret: bytes
+    clock: Callable[[], float] = time.time
+    """Seconds since the epoch, which every worker and instance sharing the count agree on."""
+
+    def key(self, caller: str | None) -> str:
+        text = f"pin/{caller or UNKNOWN_CALLER}".encode()
+        return hmac.new(self.secret, text, hashlib.sha256).hexdigest()[:32]
+
+    def locked(self, caller: str | None) -> bool:
+        """Too many wrong PINs from this caller ID lately: someone may be guessing."""
+        return self.attempts.locked(self.key(caller), self.clock())
+
+    def failed(self, caller: str | None) -> bool:
+        """Count a wrong PIN; log the lockout it causes, once. True if it locked them out."""
+        if not self.attempts.failed(self.key(caller), self.clock()):
+            return False
+        minutes = int(self.attempts.window // 60)
+        log.warning(
+            "handler line: %d wrong PINs from %s within %d minutes: PIN entry refused for that "
+            "caller ID for up to %d minutes (other callers are not affected)",
+            self.attempts.limit,
+            mask(caller) if caller else "callers without a plain caller ID",
+            minutes,
+            minutes,
+        )
+        return True
+
+    def passed(self, caller: str | None) -> None:
+        """The right PIN: this caller's wrong ones no longer count."""
+        self.attempts.passed(self.key(caller), self.clock())
