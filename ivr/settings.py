@@ -88,6 +88,38 @@ def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+PIN_DIGITS = 6
+"""The shortest call-handler PIN accepted: a million guesses, against ten per caller ID per
+quarter of an hour."""
+
+
+def _pin(raw: str) -> str:
+    pin = raw.strip()
+    if not pin.isdigit() or len(pin) < PIN_DIGITS:
+        raise ValueError(
+            f"must be {PIN_DIGITS} or more digits (digits only); a shorter PIN is too easy to guess"
+        )
+    return pin
+
+
+ATTESTATIONS = ("A", "B")
+"""SHAKEN/STIR attestation levels, strongest first: A, the carrier knows the caller and their
+right to the number; B, it knows the caller only. C says nothing about either."""
+
+
+def _attestation(raw: str) -> tuple[str, ...]:
+    levels = {part.strip().upper() for part in raw.split(",") if part.strip()}
+    unknown = sorted(levels - set(ATTESTATIONS))
+    if unknown:
+        raise ValueError(
+            f"must be A or A,B (SHAKEN/STIR attestation levels), not {', '.join(unknown)}: "
+            "C vouches for neither the caller nor their right to the number"
+        )
+    # A weaker level accepted means every stronger one is too: "B" is "A,B".
+    weakest = max((ATTESTATIONS.index(level) for level in levels), default=-1)
+    return ATTESTATIONS[: weakest + 1]
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its environment name, how to read it, and its value when unset."""
@@ -137,13 +169,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IVR_ALLOW_UNSIGNED", _flag, False),
     # The call-handler line
     Setting("IVR_HANDLER_NUMBERS", _list, ()),
-    Setting("IVR_HANDLER_PIN", _text, ""),
+    Setting("IVR_HANDLER_PIN", _pin, ""),
+    Setting("IVR_HANDLER_REQUIRE_ATTESTATION", _attestation, ()),
     # The browser softphone
     Setting("IVR_PHONE", _flag, False),
     Setting("IVR_PHONE_TOKEN", _text, ""),
     Setting("IVR_PHONE_MAX_CALLS", _positive, 20),
     Setting("IVR_PHONE_IDLE_SECONDS", _seconds, 600.0),
     Setting("IVR_PHONE_STEP_SECONDS", _seconds, 10.0),
+    Setting("IVR_PHONE_SESSION_HOURS", _positive, 12),
     # The journey log
     Setting("DATABASE_URL", _optional, None),
     Setting("IVR_CALLER_STORAGE", _lower, "mask"),
@@ -198,3 +232,15 @@ def load(
         key = next((s.config_key for s in SETTINGS if s.name == name), name)
         values[key] = value
     return values
+
+
+def parse(name: str, raw: str) -> Any:
+    """One setting's value from text, as :func:`load` reads it (empty: its default), for
+    values handed to ``create_app`` as text; :class:`~ivr.errors.ConfigError` names it."""
+    setting = next(s for s in SETTINGS if s.name == name)
+    if not raw.strip():
+        return setting.default
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(setting.name, str(exc)) from None

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner
 from conftest import MENU, bilingual_menu, write_menu
+from werkzeug.serving import make_server
 
 from ivr import create_app
+from ivr.authoring.graph import to_mermaid
 from ivr.authoring.paths import walk_paths
 from ivr.cli import cli
 from ivr.errors import ConfigError
 from ivr.menu import load_menu
-from ivr.softphone.views import COOKIE, cookie_value
+from ivr.softphone.access import COOKIE, CSP
 
 PHONE_TOKEN = "phone-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {PHONE_TOKEN}"}
@@ -93,44 +103,202 @@ def routes(app: Any) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+SIGN_IN = ("POST", "/phone/session")
+"""Where the page's form brings the token: it takes the token rather than wanting it."""
+
+
 def test_every_route_wants_the_token(phone_app, phone):
     found = routes(phone_app)
     assert ("GET", "/phone") in found
     assert ("POST", "/phone/api/press") in found
-    assert len(found) == 10
+    assert SIGN_IN in found
+    assert len(found) == 11
     for method, path in found:
         response = phone.open(path, method=method, json={})
         response.close()
         assert response.status_code == 401, (method, path)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
-        for bad in (
-            {"headers": {"Authorization": "Bearer wrong-token-0123456789abcdef"}},
-            {"query_string": {"token": PHONE_TOKEN[:-1]}},
-        ):
-            response = phone.open(path, method=method, json={}, **bad)
-            assert response.status_code == 403, (method, path, bad)
+        if (method, path) == SIGN_IN:
+            continue
+        response = phone.open(
+            path, method=method, json={}, headers={"Authorization": f"Bearer {PHONE_TOKEN}x"}
+        )
+        assert response.status_code == 403, (method, path)
 
 
-def test_a_wrong_cookie_is_refused(phone):
+def test_a_forged_cookie_is_refused(phone):
     phone.set_cookie(COOKIE, "0" * 64, path="/phone")
     assert phone.get("/phone").status_code == 403
+    assert phone.post("/phone/api/call", json={}).status_code == 403
 
 
-def test_token_in_the_address_becomes_a_cookie(phone):
-    response = phone.get(f"/phone?token={PHONE_TOKEN}")
+def sign_in(phone: Any, token: str = PHONE_TOKEN) -> Any:
+    return phone.post("/phone/session", data={"token": token})
+
+
+def test_the_sign_in_form_swaps_the_token_for_a_cookie(phone):
+    page = phone.get("/phone")
+    assert page.status_code == 401
+    html = page.get_data(as_text=True)
+    assert '<form method="post" action="/phone/session">' in html
+    assert '<input id="token" name="token" type="password"' in html
+
+    wrong = sign_in(phone, PHONE_TOKEN + "x")
+    assert wrong.status_code == 403
+    assert "That is not the softphone&#39;s token." in wrong.get_data(as_text=True)
+    assert "Set-Cookie" not in wrong.headers
+
+    response = sign_in(phone)
     assert response.status_code == 303
     assert response.headers["Location"] == "/phone"
     cookie = response.headers["Set-Cookie"]
-    assert f"{COOKIE}={cookie_value(PHONE_TOKEN)}" in cookie
+    assert cookie.startswith(f"{COOKIE}=")
     assert PHONE_TOKEN not in cookie
-    for flag in ("HttpOnly", "SameSite=Strict", "Path=/phone"):
+    for flag in ("HttpOnly", "SameSite=Strict", "Path=/phone", "Max-Age=43200"):
         assert flag in cookie
     page = phone.get("/phone")
     assert page.status_code == 200
-    assert page.headers["Cache-Control"] == "no-store"
+    assert 'id="call"' in page.get_data(as_text=True)
     with phone.get("/phone/static/phone.js") as script:
         assert script.status_code == 200
     assert phone.post("/phone/api/call", json={}).status_code == 200
+
+
+def test_token_in_the_address_becomes_a_cookie_once(phone):
+    response = phone.get(f"/phone?token={PHONE_TOKEN}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/phone"  # the token leaves the address bar
+    cookie = response.headers["Set-Cookie"]
+    assert PHONE_TOKEN not in cookie
+    page = phone.get("/phone")
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
+    assert phone.get(f"/phone?token={PHONE_TOKEN}x").status_code == 403
+
+
+def test_two_sign_ins_get_two_cookies(phone):
+    first = sign_in(phone).headers["Set-Cookie"].split(";")[0]
+    second = sign_in(phone).headers["Set-Cookie"].split(";")[0]
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/phone/api/call"),
+        ("POST", "/phone/api/press"),
+        ("GET", "/phone/static/phone.js"),
+        ("POST", "/phone/session"),
+    ],
+)
+def test_the_token_in_a_url_is_refused_anywhere_but_the_page(phone, method, path):
+    for token in (PHONE_TOKEN, "wrong-token-0123456789abcdef"):
+        response = phone.open(
+            f"{path}?token={token}", method=method, json={"keys": "1"}, headers=BEARER
+        )
+        assert response.status_code == 400, (path, token)
+        assert "never put the token in a URL" in response.get_json()["error"]
+        assert "Set-Cookie" not in response.headers
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_780_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_cookie_expires_on_the_server(phone_app, phone):
+    clock = Clock()
+    phone_app.extensions["ivr_phone"].access.clock = clock
+    sign_in(phone)
+    clock.now += 12 * 3600 - 1
+    assert phone.get("/phone").status_code == 200
+    assert phone.post("/phone/api/call", json={}).status_code == 200
+    clock.now += 1  # twelve hours on: the same cookie, which the browser would still send
+    page = phone.get("/phone")
+    assert page.status_code == 401
+    assert "Your sign-in has expired: sign in again." in page.get_data(as_text=True)
+    assert phone.post("/phone/api/call", json={}).status_code == 401
+    # Signing in again works, and a cookie from the future is no cookie.
+    sign_in(phone)
+    assert phone.get("/phone").status_code == 200
+    clock.now -= 3600
+    assert phone.get("/phone").status_code == 401
+
+
+def test_the_session_length_is_a_setting(config):
+    app = create_app(
+        {
+            **config,
+            "IVR_PHONE": True,
+            "IVR_PHONE_TOKEN": PHONE_TOKEN,
+            "IVR_PHONE_SESSION_HOURS": 1,
+        }
+    )
+    clock = Clock()
+    app.extensions["ivr_phone"].access.clock = clock
+    client = app.test_client()
+    assert "Max-Age=3600" in sign_in(client).headers["Set-Cookie"]
+    clock.now += 3600
+    assert client.get("/phone").status_code == 401
+    app.extensions["ivr_phone"].sessions.close()
+
+
+def test_a_new_token_signs_everyone_out(config, phone):
+    sign_in(phone)
+    cookie = phone.get_cookie(COOKIE, path="/phone").value
+    app = create_app(
+        {**config, "IVR_PHONE": True, "IVR_PHONE_TOKEN": "another-token-0123456789abcdef"}
+    )
+    client = app.test_client()
+    client.set_cookie(COOKIE, cookie, path="/phone")
+    assert client.get("/phone").status_code == 403
+    app.extensions["ivr_phone"].sessions.close()
+
+
+def test_every_softphone_response_has_the_security_headers(phone):
+    responses = [
+        phone.get("/phone"),  # the sign-in page
+        sign_in(phone, "wrong"),
+        phone.get("/phone/nowhere"),  # a 404 of no route
+        sign_in(phone),
+        phone.get("/phone"),
+        phone.get("/phone/static/phone.js"),
+        phone.get("/phone/static/missing.js"),
+        phone.post("/phone/api/call", json={}),
+        phone.post("/phone/api/press", json={"call": "none", "keys": "1"}),
+        phone.post("/phone/api/call", data="x"),
+    ]
+    for response in responses:
+        headers = response.headers
+        assert headers["Content-Security-Policy"] == CSP, response.request.path
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Cache-Control"] == "no-store"
+        response.close()
+    assert "script-src 'self';" in CSP and "'unsafe-eval'" not in CSP
+    assert "img-src data:;" in CSP
+    # The webhooks are not the softphone's: their answers are left as they were.
+    voice = phone.post("/voice", data={"CallSid": "CA" + "0" * 32})
+    assert voice.status_code == 403  # unsigned
+    assert "Content-Security-Policy" not in voice.headers
+
+
+def test_the_page_has_no_inline_script(phone):
+    html = phone.get("/phone", headers=BEARER).get_data(as_text=True)
+    scripts = html.count("<script")
+    assert scripts == html.count('<script src="/phone/static/') == 2
+    assert " on" + "click=" not in html and "javascript:" not in html
+
+
+def test_menu_text_is_text_in_the_picture(tmp_path):
+    data = bilingual_menu()
+    data["nodes"]["queue"]["queue"] = "<img src=x onerror=alert(1)> & co"
+    menu = load_menu(write_menu(tmp_path, data))
+    source = to_mermaid(menu)
+    assert "<img" not in source
+    assert "#lt;img src=x onerror=alert(1)#gt; #amp; co" in source
 
 
 def test_the_api_takes_json_only(phone):
@@ -439,3 +607,82 @@ def test_every_keyed_route_reaches_what_ivr_call_reaches(softphone, route):
         assert outcome.get(name) == expected.get(name), (route, name)
     assert step["node"] == route.destination
     assert route.destination in step["trail"]
+
+
+# -- the token stays out of the access logs ---------------------------------------------------
+
+
+def test_werkzeug_logs_the_token_request_without_the_token(phone_app, caplog):
+    """Flask's development server (``ivr run``) logs each request line at INFO."""
+    httpd = make_server("127.0.0.1", 0, phone_app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            hop = requests.get(f"{base}/phone?token={PHONE_TOKEN}", allow_redirects=False)
+            page = requests.get(f"{base}{hop.headers['Location']}", cookies=hop.cookies)
+            wrong = requests.get(f"{base}/phone?x=1&token=wrong{PHONE_TOKEN}")
+            api = requests.post(f"{base}/phone/api/call?token={PHONE_TOKEN}", json={})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert (hop.status_code, page.status_code, wrong.status_code, api.status_code) == (
+        303,
+        200,
+        403,
+        400,
+    )
+    # Without the terminal colours werkzeug adds to a request line.
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", r.getMessage()) for r in caplog.records]
+    assert PHONE_TOKEN not in "\n".join(lines)
+    requests_logged = [line for line in lines if "HTTP/1.1" in line]
+    assert len(requests_logged) == 4
+    assert '"GET /phone?token=[redacted] HTTP/1.1" 303' in requests_logged[0]
+    assert '"GET /phone HTTP/1.1" 200' in requests_logged[1]
+    assert '"GET /phone?x=1&token=[redacted] HTTP/1.1" 403' in requests_logged[2]
+
+
+def test_gunicorn_logs_the_token_request_without_the_token(tmp_path):
+    """``ivr serve --access-log``: gunicorn's access log, one line per request."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {
+        "TWILIO_AUTH_TOKEN": "tok",
+        "IVR_MENU_FILE": str(MENU),
+        "IVR_PHONE": "1",
+        "IVR_PHONE_TOKEN": PHONE_TOKEN,
+        "IVR_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "ivr", "serve", "--port", str(port), "--access-log"]
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                hop = requests.get(
+                    f"http://127.0.0.1:{port}/phone?token={PHONE_TOKEN}",
+                    allow_redirects=False,
+                    timeout=5,
+                )
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert hop.status_code == 303
+        assert hop.headers["Content-Security-Policy"] == CSP
+    finally:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    logged = out.decode() + err.decode()
+    assert PHONE_TOKEN not in logged
+    assert '"GET /phone?token=[redacted] HTTP/1.1" 303' in logged

@@ -68,6 +68,15 @@ HTMLMediaElement.prototype.play = function () {
 """  # noqa: E501
 
 
+# Content-Security-Policy violations the page reports, kept for the test to read.
+CSP_WATCH = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
+
+
 @contextmanager
 def serving(config: dict[str, Any]) -> Iterator[str]:
     """The app with its softphone on 127.0.0.1 (a free port), in a thread."""
@@ -103,6 +112,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         )
         errors: list[str] = []
         context.on("page", lambda page: page.on("pageerror", lambda exc: errors.append(str(exc))))
+        context.add_init_script(CSP_WATCH)
         try:
             yield context
         finally:
@@ -113,9 +123,60 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 def test_the_page_refuses_access_without_its_token(server, browser):
     page = browser.new_page()
     assert page.goto(f"{server}/phone").status == 401
+    sync_api.expect(page.get_by_label("The softphone's token")).to_be_focused()
     assert page.goto(f"{server}/phone?token=wrong-{PHONE_TOKEN}").status == 403
     assert page.goto(f"{server}/phone/static/phone.js").status == 401
     assert page.get_by_role("button", name="Call").count() == 0
+
+
+def test_signing_in_with_the_form_keeps_the_token_out_of_every_url(server, browser):
+    expect = sync_api.expect
+    page = browser.new_page()
+    page.add_init_script(FAKE_SOUND)
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    page.goto(f"{server}/phone")
+    field = page.get_by_label("The softphone's token")
+    field.fill(f"wrong-{PHONE_TOKEN}")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("That is not the softphone's token.")
+    page.get_by_label("The softphone's token").fill(PHONE_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Call")).to_be_visible()
+    assert page.url == f"{server}/phone"
+    page.wait_for_load_state("load")  # the page's scripts have run
+    page.get_by_role("button", name="Call").click()
+    expect(page.locator("#node-language")).to_have_attribute("aria-current", "location")
+    expect(page.locator("#diagram svg")).to_be_attached()
+    assert urls and not [url for url in urls if "token" in url]
+    assert page.evaluate("window.__csp") == []
+    # The cookie is the browser's only credential, and JavaScript cannot read it.
+    (cookie,) = browser.cookies()
+    assert (cookie["name"], cookie["path"], cookie["httpOnly"]) == ("ivr_phone", "/phone", True)
+    assert PHONE_TOKEN not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""
+
+
+def test_menu_text_stays_text_in_the_picture(config, tmp_path, browser):
+    """Mermaid draws labels as HTML: markup in the menu file must not become page elements."""
+    expect = sync_api.expect
+    data = bilingual_menu()
+    data["nodes"]["queue"]["queue"] = '<img src=x onerror="window.__pwned=1"> & co'
+    data["announcements"] = [{"name": "<b>bold</b> <a href=x>link</a>", "say": "Hello."}]
+    data["announcements"][0]["say"] = {"en-GB": "Hello.", "cy-GB": "Helo."}
+    with serving({**config, "IVR_MENU_FILE": str(write_menu(tmp_path, data))}) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/phone?token={PHONE_TOKEN}")
+        label = page.locator("#diagram svg g.node", has_text="queue: <img src=x")
+        expect(label).to_have_count(1)
+        expect(label).to_contain_text('queue: <img src=x onerror="window.__pwned=1"> & co')
+        expect(
+            page.locator("#diagram svg", has_text="<b>bold</b> <a href=x>link</a>")
+        ).to_have_count(1)
+        for tag in ("img", "b", "a"):
+            assert page.locator(f"#diagram {tag}").count() == 0, tag
+        assert page.evaluate("window.__pwned") is None
+        assert page.evaluate("window.__csp") == []
 
 
 def test_dial_the_business_crime_line_by_keyboard(server, browser):
@@ -182,6 +243,9 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
     ]
     played = page.evaluate("window.__played")
     assert any(url.endswith(".mp3") for url in played), played
+    # Mermaid, the page's script and its styles all run under the page's policy.
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.evaluate("window.__csp") == []
 
 
 def test_keypad_clicks_speech_and_mute(server, browser):

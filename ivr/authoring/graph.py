@@ -91,8 +91,12 @@ def _announcement_label(menu: Menu, index: int) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    # Inside a quoted Mermaid label, '"' ends the label and '#' starts an entity.
-    return text.replace("#", "#35;").replace('"', "#quot;").replace("\n", "<br/>")
+    # Inside a quoted Mermaid label, '"' ends the label and '#' starts an entity. Labels are
+    # drawn as HTML, so '<' and '&' from the menu file are entities too: a queue named
+    # "<img src=x>" is text in the picture, never an element.
+    for char, entity in (("#", "#35;"), ('"', "#quot;"), ("&", "#amp;"), ("<", "#lt;")):
+        text = text.replace(char, entity)
+    return text.replace(">", "#gt;").replace("\n", "<br/>")
 
 
 def to_mermaid(menu: Menu) -> str:

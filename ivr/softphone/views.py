@@ -1,16 +1,15 @@
 """The softphone blueprint: the page where testers dial the menu in the browser, and its JSON API.
 
-Off unless ``IVR_PHONE`` is set, and then every ``/phone`` route wants ``IVR_PHONE_TOKEN``
-(``Authorization: Bearer …``, or ``?token=…`` once, which sets a cookie). The server side
-plays each call with the simulator's interpreter (:class:`ivr.caller.LiveCall`) against this
-same app's webhooks, in-process and signed like Twilio: the page only shows and speaks what
-the interpreter reports, it never interprets TwiML itself.
+Off unless ``IVR_PHONE`` is set, and then every ``/phone`` route wants ``IVR_PHONE_TOKEN``:
+``Authorization: Bearer …`` (the API), or a signed cookie that expires after
+``IVR_PHONE_SESSION_HOURS``, which the page's sign-in form (or ``/phone?token=…``, once)
+exchanges for the token. The server side plays each call with the simulator's interpreter
+(:class:`ivr.caller.LiveCall`) against this same app's webhooks, in-process and signed like
+Twilio: the page only shows and speaks what the interpreter reports, it never interprets TwiML.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -26,8 +25,6 @@ from flask import (
     abort,
     current_app,
     jsonify,
-    make_response,
-    redirect,
     render_template,
     request,
     send_from_directory,
@@ -47,14 +44,21 @@ from ..caller import (
 from ..errors import ConfigError
 from ..menu import Menu
 from ..menu.routing import edges
+from .access import (
+    MIN_TOKEN_LENGTH,
+    Access,
+    error,
+    redact_access_logs,
+    require_token,
+    secure_headers,
+    sign_in_form,
+)
 from .sessions import Session, Sessions
 
 log = logging.getLogger("ivr.phone")
 
 bp = Blueprint("phone", __name__, url_prefix="/phone", template_folder="templates")
 
-COOKIE = "ivr_phone"
-MIN_TOKEN_LENGTH = 16
 STATIC = Path(__file__).resolve().parent / "static"
 # mermaid.min.js: Mermaid 11.17.2 (MIT, mermaid.LICENSE.txt), vendored so the page needs no CDN.
 STATIC_FILES = frozenset({"phone.js", "phone.css", "mermaid.min.js", "mermaid.LICENSE.txt"})
@@ -67,7 +71,7 @@ class Phone:
     """What the softphone keeps in ``app.extensions["ivr_phone"]``."""
 
     sessions: Sessions
-    token: str
+    access: Access
 
 
 def init_app(app: Flask, sessions: Sessions) -> None:
@@ -80,8 +84,11 @@ def init_app(app: Flask, sessions: Sessions) -> None:
             "characters (it is never served open). Make one with: "
             "python -c 'import secrets; print(secrets.token_urlsafe())'",
         )
-    app.extensions["ivr_phone"] = Phone(sessions, token)
+    hours = float(app.config.get("IVR_PHONE_SESSION_HOURS") or 12)
+    app.extensions["ivr_phone"] = Phone(sessions, Access(token, session_seconds=hours * 3600))
     app.register_blueprint(bp)
+    app.after_request(secure_headers)
+    redact_access_logs()
     log.warning(
         "\n%s\n!! IVR_PHONE is on: the softphone page is served at /phone (token required).  !!\n"
         "!! Anyone with IVR_PHONE_TOKEN can place simulated calls through this app.     !!\n%s",
@@ -99,76 +106,19 @@ def phone() -> Phone:
     return current_app.extensions["ivr_phone"]
 
 
-# --- the token ----------------------------------------------------------------------------
+# --- the token (ivr.softphone.access) ----------------------------------------------------
+
+bp.before_request(require_token)
 
 
-def cookie_value(token: str) -> str:
-    """What the cookie holds: derived from the token, so the token itself is not stored."""
-    return hmac.new(token.encode(), b"ivr101 softphone cookie", hashlib.sha256).hexdigest()
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
-def credentials_ok() -> bool | None:
-    """True or False for the credentials offered, None when none were."""
-    token = phone().token
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return _same(header[7:].strip(), token)
-    if "token" in request.args:
-        return _same(request.args["token"], token)
-    cookie = request.cookies.get(COOKIE)
-    if cookie is not None:
-        return _same(cookie, cookie_value(token))
-    return None
-
-
-@bp.before_request
-def require_token() -> Response | None:
-    """401 without credentials, 403 with wrong ones; ``?token=`` on the page sets the cookie."""
-    ok = credentials_ok()
-    if ok is None:
-        response = _error(401, "the softphone needs its token (IVR_PHONE_TOKEN)")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="ivr101 softphone"'
-        return response
-    if not ok:
-        log.warning("phone: wrong token from %s for %s", request.remote_addr, request.path)
-        return _error(403, "wrong softphone token")
-    if "token" in request.args and request.method == "GET":
-        # Swap the token in the address bar for a cookie, so it leaves no trace in history.
-        response = redirect(request.path, code=303)
-        response.set_cookie(
-            COOKIE,
-            cookie_value(phone().token),
-            max_age=12 * 3600,
-            path=bp.url_prefix,
-            secure=request.is_secure,
-            httponly=True,
-            samesite="Strict",
-        )
-        return response
-    if request.method == "POST" and not request.is_json:
-        # JSON only: a cross-site form cannot send it without the browser asking first.
-        return _error(415, "send JSON (Content-Type: application/json)")
-    return None
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-def _error(status: int, message: str) -> Response:
-    return make_response(jsonify(error=message), status)
+@bp.post("/session")
+def sign_in() -> Response:
+    """The sign-in form: the token in the body (never in a URL), swapped for a cookie."""
+    return sign_in_form()
 
 
 def fail(status: int, message: str) -> NoReturn:
-    abort(_error(status, message))
+    abort(error(status, message))
 
 
 # --- the page -----------------------------------------------------------------------------

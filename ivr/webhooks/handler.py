@@ -1,8 +1,10 @@
 """The call-handler line: staff ring in, hear who is waiting, and take the caller at the front.
 
 Configure a second Twilio number's voice URL as ``PUBLIC_BASE_URL/handler``. Only caller IDs in
-``IVR_HANDLER_NUMBERS`` or a caller who keys ``IVR_HANDLER_PIN`` get past the door; every later
-URL carries a pass bound to the handler's CallSid, so no request can skip the door.
+``IVR_HANDLER_NUMBERS`` (a plain E.164 ``From``, SHAKEN/STIR-attested if
+``IVR_HANDLER_REQUIRE_ATTESTATION`` says so) or a caller who keys ``IVR_HANDLER_PIN`` get past
+the door; wrong PINs lock out the caller ID that keyed them (:mod:`.lockout`). Every later URL
+carries a pass bound to the handler's CallSid, so no request can skip the door.
 
 Twilio plays a ``<Dial><Queue url>`` document to the *queued caller*, not to the handler, so the
 whisper to the handler (which option the caller chose, how long they have waited) is said just
@@ -19,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,12 +29,14 @@ from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
+from .. import settings
 from ..account.provision import QueueMember, QueueStatus, TwilioAccount, client_from_settings
-from ..errors import IVRError, SetupError
+from ..errors import ConfigError, IVRError
 from ..events import Event, Kind
 from ..menu import Menu, MenuNode, QueueNode
-from ..numbers import normalise
+from ..numbers import caller_id, mask, normalise
 from .form import call_sid, int_param, ivr, param, record, twiml
+from .lockout import PinLockout, pin_attempts
 from .security import require_twilio_signature
 
 log = logging.getLogger("ivr.handler")
@@ -40,8 +44,7 @@ log = logging.getLogger("ivr.handler")
 bp = Blueprint("handler", __name__, url_prefix="/handler")
 
 PIN_TRIES = 3
-PIN_LOCKOUT = (10, 900.0)
-"""Wrong PINs (across all calls), and the seconds they count for, before PINs are refused."""
+"""Tries per call; the lockout (:mod:`.lockout`) counts wrong PINs across calls."""
 CHECK_EVERY = 20
 """Seconds between checks while all queues are empty."""
 CHECK_ROUNDS = 30
@@ -131,25 +134,15 @@ class HandlerLine:
     numbers: frozenset[str]
     pin: str
     secret: bytes
+    lockout: PinLockout
+    """Wrong PINs per caller ID (:mod:`.lockout`)."""
     roster: QueueRoster | None = None
+    attested: frozenset[str] = frozenset()
+    """``StirVerstat`` values that let an allow-listed number in without the PIN; empty:
+    the caller ID alone does."""
     clock: Callable[[], float] = time.monotonic
     _account: TwilioAccount | None = None
     _cached: tuple[float, list[QueueStatus]] | None = None
-    _wrong_pins: list[float] = field(default_factory=list)
-
-    def pin_locked(self) -> bool:
-        """Too many wrong PINs lately: someone may be guessing; allow-listed numbers still work."""
-        limit, window = PIN_LOCKOUT
-        now = self.clock()
-        self._wrong_pins = [t for t in self._wrong_pins if now - t < window]
-        return len(self._wrong_pins) >= limit
-
-    def wrong_pin(self) -> None:
-        self._wrong_pins.append(self.clock())
-        if len(self._wrong_pins) == PIN_LOCKOUT[0]:
-            log.warning(
-                "handler line: %d wrong PINs lately; PIN entry refused for now", PIN_LOCKOUT[0]
-            )
 
     @property
     def account(self) -> TwilioAccount:
@@ -175,16 +168,24 @@ class HandlerLine:
         """The token that proves this call got past the door."""
         return hmac.new(self.secret, call_sid.encode(), hashlib.sha256).hexdigest()[:24]
 
-    def allowed(self, number: str) -> bool:
-        try:
-            return normalise(number) in self.numbers
-        except ValueError:
+    def allowed(self, caller: str | None, stir_verstat: str) -> bool:
+        """An allow-listed caller ID (and attested by SHAKEN/STIR, when that is required).
+
+        ``caller`` is :func:`~ivr.numbers.caller_id`'s: only a plain E.164 ``From`` is compared,
+        so ``tel:+44…``, ``client:+44…`` or ``Alice <+44…>`` never match a listed number.
+        """
+        if caller is None or caller not in self.numbers:
             return False
+        return not self.attested or stir_verstat in self.attested
 
 
 def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = None) -> None:
     """Register the handler line on ``app``, with the roster in the app's recorder chain and,
-    for tests, a Twilio account to use instead of one built from the settings."""
+    for tests, a Twilio account to use instead of one built from the settings.
+
+    Wrong PINs are counted in the journey log's database when it is on, so that every worker
+    and instance shares one count; in this process otherwise.
+    """
     numbers = set()
     raw_numbers = app.config["IVR_HANDLER_NUMBERS"]
     if isinstance(raw_numbers, str):  # given as one string rather than read from settings
@@ -194,11 +195,14 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
             try:
                 numbers.add(normalise(raw.strip()))
             except ValueError as exc:
-                raise SetupError("IVR_HANDLER_NUMBERS", str(exc)) from None
-    pin = str(app.config["IVR_HANDLER_PIN"] or "").strip()
-    if pin and (not pin.isdigit() or len(pin) < 4):
-        raise SetupError("IVR_HANDLER_PIN", "must be at least 4 digits, and only digits")
+                raise ConfigError("IVR_HANDLER_NUMBERS", str(exc)) from None
+    # Values handed to create_app as text get the same checks as the environment's.
+    pin = settings.parse("IVR_HANDLER_PIN", str(app.config["IVR_HANDLER_PIN"] or ""))
+    levels = app.config["IVR_HANDLER_REQUIRE_ATTESTATION"]
+    if isinstance(levels, str):
+        levels = settings.parse("IVR_HANDLER_REQUIRE_ATTESTATION", levels)
     config = app.config
+    journey = app.extensions["ivr"].journey
 
     def factory() -> TwilioAccount:
         if account is not None:
@@ -206,10 +210,27 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
         return TwilioAccount(client_from_settings(config))
 
     secret = (str(config.get("TWILIO_AUTH_TOKEN") or "") + "/handler").encode()
-    app.extensions["ivr_handler"] = HandlerLine(factory, frozenset(numbers), pin, secret, roster)
+    app.extensions["ivr_handler"] = HandlerLine(
+        factory,
+        frozenset(numbers),
+        pin,
+        secret,
+        PinLockout(pin_attempts(journey.engine if journey is not None else None), secret),
+        roster,
+        # Twilio's values for a verified caller ID at each level: "TN-Validation-Passed-A"
+        # (https://www.twilio.com/docs/voice/trusted-calling-with-shakenstir). The -Diverted
+        # and -Passthrough variants vouch for a forwarding carrier, not the caller: not enough.
+        attested=frozenset(f"TN-Validation-Passed-{level}" for level in levels),
+    )
     app.register_blueprint(bp)
     if not numbers and not pin:
         log.info("handler line: no IVR_HANDLER_NUMBERS or IVR_HANDLER_PIN, so nobody gets in")
+    elif numbers and levels and not pin:
+        log.warning(
+            "handler line: IVR_HANDLER_REQUIRE_ATTESTATION is set but IVR_HANDLER_PIN is not, "
+            "so allow-listed numbers without SHAKEN/STIR attestation %s are refused",
+            " or ".join(levels),
+        )
 
 
 def line() -> HandlerLine:
@@ -228,14 +249,25 @@ def menu() -> Menu:
 def door() -> Response:
     """A call to the handler line: let in an allowed caller ID, ask others for the PIN."""
     h = line()
-    caller = param(request.form, "From")
-    if h.allowed(caller):
+    raw = param(request.form, "From")
+    caller = caller_id(raw)
+    verstat = param(request.form, "StirVerstat")
+    if h.allowed(caller, verstat):
         record(Kind.HANDLER_IN, outcome="caller-id", caller=caller)
         return board_twiml(h, 0)
-    if h.pin and not h.pin_locked():
-        return pin_twiml(1)
-    record(Kind.HANDLER_REFUSED, outcome="caller-id", caller=caller)
-    return refuse()
+    if caller in h.numbers:
+        log.info(
+            "handler line: %s is allowed but not attested (StirVerstat %r): PIN needed",
+            mask(caller),
+            verstat[:40],
+        )
+    if not h.pin:
+        record(Kind.HANDLER_REFUSED, outcome="caller-id", caller=raw or None)
+        return refuse()
+    if h.lockout.locked(caller):
+        record(Kind.HANDLER_REFUSED, outcome="locked", caller=raw or None)
+        return refuse()
+    return pin_twiml(1)
 
 
 @bp.post("/pin")
@@ -245,15 +277,20 @@ def pin() -> Response:
     h = line()
     attempt = int_param(request.args, "attempt", 1, 1, PIN_TRIES)
     digits = param(request.form, "Digits")[:32]
-    locked = h.pin_locked()
-    if h.pin and not locked and hmac.compare_digest(digits.encode(), h.pin.encode()):
-        record(Kind.HANDLER_IN, outcome="pin", caller=(param(request.form, "From") or None))
+    raw = param(request.form, "From")
+    caller = caller_id(raw)
+    if not h.pin or h.lockout.locked(caller):
+        # Locked out (perhaps by this caller's other calls): the PIN is not even compared.
+        record(Kind.HANDLER_REFUSED, outcome="locked" if h.pin else "pin", caller=raw or None)
+        return refuse()
+    if hmac.compare_digest(digits.encode(), h.pin.encode()):
+        h.lockout.passed(caller)
+        record(Kind.HANDLER_IN, outcome="pin", caller=raw or None)
         return board_twiml(h, 0)
-    if digits:
-        h.wrong_pin()
+    locked = bool(digits) and h.lockout.failed(caller)
     if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
-    record(Kind.HANDLER_REFUSED, outcome="pin", caller=(param(request.form, "From") or None))
+    record(Kind.HANDLER_REFUSED, outcome="locked" if locked else "pin", caller=raw or None)
     return refuse()
 
 

@@ -27,6 +27,10 @@
     } catch (_) {
       body = null;
     }
+    if (response.status === 401) {
+      // The sign-in expired (IVR_PHONE_SESSION_HOURS): the page's reload asks for the token.
+      throw new Error("signed out (the sign-in has expired): reload the page to sign in again");
+    }
     if (!response.ok) {
       throw new Error((body && body.error) || `HTTP ${response.status}`);
     }
