@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..events import LogRecorder, Recorder, Recorders
 from ..menu import load_menu
 from .request import WebhookRequest
+from .roster import QueueRoster
 from .store import MenuStore
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def create_app(
 
     from . import handler, voice
 
-    roster = handler.QueueRoster()
+    roster = QueueRoster()
     chain.append(roster)
     trail = None
     if app.config["IVR_PHONE"]:
