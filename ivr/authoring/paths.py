@@ -115,6 +115,8 @@ class _Here:
     heard: tuple[str, ...]
     at: dt.datetime | None
     steps: tuple[str, ...] = ()
+    seen: frozenset[tuple[str, str]] = frozenset()
+    """(node, language) pairs the route has been through."""
 
     def then(self, **changes: Any) -> _Here:
         return replace(self, **changes)
@@ -160,25 +162,34 @@ class _Walker:
             )
         )
 
-    def enter(self, node_id: str, here: _Here) -> _Here | None:
-        """The caller reaches ``node_id``: None when the route loops back on itself."""
-        if node_id in here.nodes or node_id not in self.menu.nodes:
+    def enter(self, node_id: str, language: str, here: _Here) -> _Here | None:
+        """The caller reaches ``node_id`` in ``language``: None when the route comes back to
+        where it has been (a node in the same language: a language option may lead to its own
+        menu, in another language, and that is a new place)."""
+        if (node_id, language) in here.seen or node_id not in self.menu.nodes:
             return None  # a loop back (or a broken reference, which validation reports)
         node = self.menu.node(node_id)
         # A language choice is not a level of the menu a caller has to find their way in.
         deeper = isinstance(node, MenuNode) and not self.menu.is_language_choice(node)
-        return here.then(node=node_id, nodes=(*here.nodes, node_id), menus=here.menus + deeper)
+        return here.then(
+            node=node_id,
+            language=language,
+            nodes=(*here.nodes, node_id),
+            seen=here.seen | {(node_id, language)},
+            menus=here.menus + deeper,
+        )
 
     def document(self, answer: Answer, here: _Here) -> None:
         """Play one answer's verbs from the top; branch where the caller or Twilio decides."""
-        if answer.step is not None and answer.step.node != here.node:
+        step = answer.step
+        if step is not None and (step.node, step.language) != (here.node, here.language):
             # The answer already holds the next node (a choice, an hours node resolved).
-            entered = self.enter(answer.step.node, here)
+            entered = self.enter(step.node, step.language, here)
             if entered is None:
                 return
-            here = entered.then(language=answer.step.language)
+            here = entered
         elif not here.nodes:
-            entered = self.enter(here.node, here)
+            entered = self.enter(here.node, here.language, here)
             assert entered is not None
             here = entered
         for verb in self.parsed(answer.twiml):
@@ -262,10 +273,10 @@ class _Walker:
             target = place.node
             # A step's document may already have put the caller there (a choice of an hours
             # node renders as a redirect to it).
-            entered = here if target == here.node else self.enter(target, here)
+            same = target == here.node and language == here.language
+            entered = here if same else self.enter(target, language, here)
             if entered is None:
                 return
-            entered = entered.then(language=language)
             if isinstance(self.menu.node(target), HoursNode):
                 self.hours(target, entered)
                 return
