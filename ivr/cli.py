@@ -611,3 +611,5 @@ def _journey_commands() -> None:
 
 
 _journey_commands()
+
+cli.add_command(__import__("ivr.scripts.cli", fromlist=["test"]).test)  # `ivr test` (issue 13)

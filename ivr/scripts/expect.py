@@ -121,6 +121,8 @@ def check(
             wanted = f"to hear {phrase!r}" if phrase else f"words matching /{waiting.hear_re}/"
             after = "after the previous step" if index else "in the call"
             why = f"not heard before the call ended ({summary})"
+            if caller.waiting:
+                why += f"; the caller stayed silent at {caller.waiting} prompt(s) waiting for it"
             if caller.notes:
                 why = f"not heard: {caller.notes[-1]} ({summary})"
             failures.append(
@@ -167,7 +169,7 @@ def check(
         got = repr(queues[-1]) if queues else "never enqueued"
         if not queues or queues[-1] != expect.queue:
             more = f" (queues: {', '.join(map(repr, queues))})" if len(queues) > 1 else ""
-            fail("queue", f"enqueued in {expect.queue!r}", f"{got}{more}; {summary}")
+            fail("queue", f"enqueued in {expect.queue!r}", f"{summary}{more}" if queues else got)
     if expect.queue_result is not None:
         results = [e.result for e in record.events if e.kind == "queue-result"]
         if not results or results[-1] != expect.queue_result:

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from ..errors import IVRError, MenuError, Problem
 from .model import (
     SCENARIO_FIELDS,
-    SETTINGS,
     STEP_KINDS,
     CallFile,
     Scenario,
@@ -176,6 +175,11 @@ def _message(error: dict[str, Any], known: Iterable[str]) -> str:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if kind == "literal_error":
+        expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+        close = difflib.get_close_matches(str(error["input"]), expected.replace(" or ", ", ").split(", "), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{error['input']!r} is not one of: {expected}{hint}"
     if kind == "string_pattern_mismatch" and name == "press":
         return f"{error['input']!r}: keys are 0-9, * and #"
     return message
@@ -287,11 +291,16 @@ def _scenario(
         return None, [Problem(path(loc), "a call is a mapping with steps and expect", *where)]
     problems = _check_steps(tree, data.get("steps"), (*loc, "steps"))
     if problems:
-        return None, problems
+        # Check the rest too, with each step already reported standing in as a silence.
+        bad = {int(str(p.path).rsplit("[", 1)[1].rstrip("]")) for p in problems}
+        steps = [{"silence": "true"} if i in bad else s for i, s in enumerate(data["steps"])]
+        data = {**data, "steps": steps}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        return None, _located(tree, exc, loc)
+        return None, problems + _located(tree, exc, loc)
+    if problems:
+        return None, problems
     if shared is not None:
         # The file's shared settings, where the call does not set its own.
         inherited = {
@@ -378,6 +387,7 @@ def load_text(text: str, source: str, folder: Path | None = None) -> list[Script
             )
         names[script.name] = script
     if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ScriptError(source, problems)
     return scripts
 

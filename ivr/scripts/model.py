@@ -385,3 +385,10 @@ def json_schema() -> dict[str, Any]:
         "anyOf": [{"$ref": "#/$defs/CallFile"}, {"$ref": "#/$defs/Scenario"}],
         "$defs": dict(sorted(defs.items())),
     }
+
+
+def schema_text() -> str:
+    """The schema as ``callscript.schema.json`` holds it."""
+    import json
+
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
