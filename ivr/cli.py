@@ -291,6 +291,12 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the events and outcome as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show each request and redirect.")
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(dir_okay=False),
+    help="Write the call as a call script (replay: ivr test FILE).",
+)
 @click.pass_context
 def call(
     ctx: click.Context,
@@ -311,6 +317,7 @@ def call(
     no_status_callback: bool,
     as_json: bool,
     verbose: bool,
+    record_file: str | None,
 ) -> None:
     """Call a TwiML app and hear it the way a caller would, without a phone.
 
@@ -441,6 +448,18 @@ def call(
             click.echo(f"Outcome: {outcome.summary()}")
     for warning in record.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if record_file:  # `ivr call --record`: the call as a script (ivr/scripts/record.py)
+        from .scripts.record import record_call
+
+        record_call(
+            record_file,
+            record,
+            url=url,
+            menu=menu_file,
+            from_number=from_number,
+            to_number=to_number,
+        )
+        click.echo(f"wrote {record_file}: replay it with `ivr test {record_file}`", err=True)
     if outcome.error is not None:
         raise click.ClickException(outcome.error.describe())
 

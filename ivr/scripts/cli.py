@@ -165,7 +165,9 @@ def test(
     if failed:
         sys.exit(1)
     if report is not None and fail_under is not None and report.percent < fail_under:
-        click.echo(f"coverage {report.percent:.1f}% is under --fail-under {fail_under:g}%", err=True)
+        click.echo(
+            f"coverage {report.percent:.1f}% is under --fail-under {fail_under:g}%", err=True
+        )
         sys.exit(1)
 
 
@@ -174,9 +176,14 @@ def _generate(menu_file: str, folder: str) -> None:
     from .record import generate
 
     try:
-        written = generate(menu_file, folder)
+        written, skipped = generate(menu_file, folder)
     except MenuError as exc:
         raise click.ClickException(str(exc)) from None
     for file in written:
         click.echo(f"wrote {file}")
+    for route in skipped:
+        keys = " ".join(route.keys)
+        click.echo(
+            f"not generated: {route.destination} ({route.language}, {keys}): write it by hand"
+        )
     click.echo(f"{len(written)} script(s); run them with: ivr test {folder}")

@@ -177,7 +177,9 @@ def _message(error: dict[str, Any], known: Iterable[str]) -> str:
         message = message[len("Value error, ") :]
     if kind == "literal_error":
         expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
-        close = difflib.get_close_matches(str(error["input"]), expected.replace(" or ", ", ").split(", "), n=1)
+        close = difflib.get_close_matches(
+            str(error["input"]), expected.replace(" or ", ", ").split(", "), n=1
+        )
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{error['input']!r} is not one of: {expected}{hint}"
     if kind == "string_pattern_mismatch" and name == "press":

@@ -146,7 +146,11 @@ def junit(results: list[Result], errors: list[ScriptError], seconds: float) -> s
             ET.SubElement(case, "system-out").text = "\n".join(result.transcript)
     for error in errors:
         case = ET.SubElement(
-            suite, "testcase", classname=_classname(error.source), name="(script)", file=error.source
+            suite,
+            "testcase",
+            classname=_classname(error.source),
+            name="(script)",
+            file=error.source,
         )
         ET.SubElement(case, "error", message="not a valid call script").text = invalid(error)
     root = ET.Element("testsuites")

@@ -1,13 +1,13 @@
 """Running scenarios with the simulator: in-process against this app, or against any URL.
 
 Calls run in parallel where that helps: against a URL the time is spent waiting for the
-server, so threads overlap it; in-process the time is Python work under one lock, so a large
-suite is shared out to worker processes instead (``bench/scripts.py`` measures both).
+server, so threads overlap it. In-process the time is Python work under one lock, so threads
+cannot help; worker processes can (``-j N``) once a suite is big enough to pay for starting
+them (``bench/scripts.py`` measures the three ways).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,8 +24,6 @@ from .loader import Script
 from .results import FAILED, PASSED, SKIPPED, Failure, Result
 
 IN_PROCESS_URL = "http://localhost/voice"
-PROCESSES_FROM = 40
-"""In-process suites at least this big are shared out to worker processes (when jobs > 1)."""
 
 
 @dataclass(frozen=True)
@@ -168,11 +166,11 @@ def _default_menu() -> str:
 
 
 def default_jobs(target: Target, count: int) -> int:
-    """How many calls to run at once: threads for a URL, processes for a big in-process suite."""
-    if target.url:
-        return min(8, max(1, count))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, count // PROCESSES_FROM or 1))
+    """How many calls at once by default: 8 threads against a URL; in-process one after
+    another, because spawned workers cost more than they save at suite sizes (bench.scripts:
+    200 scenarios in about 3 s in one process on a shared 2-CPU machine, slower with 2
+    workers). ``-j N`` asks for N worker processes."""
+    return min(8, max(1, count)) if target.url else 1
 
 
 _WORKER: Runner | None = None
