@@ -243,9 +243,14 @@ class Expect(_Model):
     queue_result: str | None = Field(
         None, description="Twilio's QueueResult for the last queue (bridged, queue-full, ...)."
     )
-    not_heard: Annotated[list[Phrase], BeforeValidator(_as_list)] | None = Field(
-        None, description="Words never spoken anywhere in the call (one phrase or a list)."
-    )
+    not_heard: (
+        Annotated[
+            list[Phrase],
+            BeforeValidator(_as_list),
+            _one_or_many({"type": "string", "minLength": 1}, "Words never spoken in the call."),
+        ]
+        | None
+    ) = Field(None, description="Words never spoken anywhere in the call (one phrase or a list).")
     node: str | None = Field(
         None,
         description="The menu node where the call ended (this project's app in-process only).",
@@ -284,12 +289,28 @@ class Settings(_Model):
     menu: str | None = Field(
         None, description="Menu file for the in-process app, relative to this script."
     )
-    queue: Annotated[list[QueueBehaviour], BeforeValidator(_as_list)] | None = Field(
+    queue: (
+        Annotated[
+            list[QueueBehaviour],
+            BeforeValidator(_as_list),
+            _one_or_many(
+                {"enum": list(QUEUE_BEHAVIOURS + QUEUE_RESULTS_LATER)}, "What a queue does."
+            ),
+        ]
+        | None
+    ) = Field(
         None,
         description="What a queue does: answer, full, hangup or error (default answer); a list "
         "gives each queue the call meets its own, the last repeating.",
     )
-    dial: Annotated[list[DialStatus], BeforeValidator(_as_list)] | None = Field(
+    dial: (
+        Annotated[
+            list[DialStatus],
+            BeforeValidator(_as_list),
+            _one_or_many({"enum": list(DIAL_STATUSES)}, "What a <Dial> gets."),
+        ]
+        | None
+    ) = Field(
         None,
         description="What a <Dial> gets: completed, busy, no-answer or failed (default "
         "completed); a list for several dials in turn.",

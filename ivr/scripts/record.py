@@ -17,8 +17,16 @@ import yaml
 
 from ..caller import CallRecord
 from ..hours import is_open
-from ..menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode, TransferNode
-from ..menu import load_menu
+from ..menu import (
+    HangupNode,
+    HoursNode,
+    Menu,
+    MenuNode,
+    MessageNode,
+    QueueNode,
+    TransferNode,
+    load_menu,
+)
 from ..paths import Route, walk_paths
 from .model import SCHEMA_FILE
 
