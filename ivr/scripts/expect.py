@@ -103,6 +103,18 @@ def check(
     summary = outcome.summary()
     expect = scenario.expect
 
+    expected_error = expect is not None and expect.outcome == "error"
+    if outcome.kind == "error" and not expected_error:
+        error = outcome.error
+        # First: what the app did wrong explains why the script could not go on.
+        failures.append(
+            Failure(
+                "the app",
+                "no application error (Twilio would say 'an application error has occurred')",
+                error.describe() if error is not None else summary,
+                t.tail(None, 10),
+            )
+        )
     if caller.miss is not None:
         miss = caller.miss
         failures.append(
@@ -133,7 +145,7 @@ def check(
             for i in range(caller.pos, len(scenario.steps))
             if step_kind(scenario.steps[i]) in INPUT_STEPS
         ]
-        if waiting is None and unused:
+        if waiting is None and unused and outcome.kind != "error":
             i = unused[0]
             failures.append(
                 Failure(
@@ -144,17 +156,6 @@ def check(
                 )
             )
 
-    expected_error = expect is not None and expect.outcome == "error"
-    if outcome.kind == "error" and not expected_error:
-        error = outcome.error
-        failures.append(
-            Failure(
-                "the app",
-                "no application error (Twilio would say 'an application error has occurred')",
-                error.describe() if error is not None else summary,
-                t.tail(None, 10),
-            )
-        )
     if expect is None:
         return failures
 

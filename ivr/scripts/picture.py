@@ -49,7 +49,9 @@ def mermaid(menu: Menu, report: Coverage) -> str:
     for at, langs in zip(edge_lines, missing, strict=True):
         if langs:
             note = f"<br/>not taken: {', '.join(langs)}"
-            lines[at] = re.sub(r'\|"(.*)"\|', lambda m: f'|"{m.group(1)}{note}"|', lines[at])
+            lines[at] = re.sub(
+                r'\|"(.*)"\|', lambda m, note=note: f'|"{m.group(1)}{note}"|', lines[at]
+            )
             red.append(str(links.index(at)))
     out = ["---", f"title: {_title(report)}", "---", *lines]
     if red:
@@ -67,7 +69,10 @@ def dot(menu: Menu, report: Coverage) -> str:
         if langs:
             note = f"\\nnot taken: {', '.join(langs)}"
             line = re.sub(
-                r'label="(.*?)"', lambda m: f'label="{m.group(1)}{note}"', lines[at], count=1
+                r'label="(.*?)"',
+                lambda m, note=note: f'label="{m.group(1)}{note}"',
+                lines[at],
+                count=1,
             )
             lines[at] = line.replace("];", f', color="{RED}", fontcolor="{RED}", penwidth=2];')
     lines.insert(1, f"    // {_title(report)}")
