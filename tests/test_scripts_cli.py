@@ -7,13 +7,18 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
+from werkzeug.serving import make_server
 
 from ivr.cli import cli
+from ivr.scripts import load_file
+from tests.test_scripts import AUTH, sample_ivr
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = str(ROOT / "menus.json")
@@ -169,10 +174,6 @@ def test_the_shipped_suite_passes_with_full_coverage() -> None:
 
 
 def test_url_and_auth_token_reach_a_running_app(tmp_path: Path) -> None:
-    from tests.test_scripts import AUTH, sample_ivr
-    from werkzeug.serving import make_server
-    import threading
-
     server = make_server("127.0.0.1", 0, sample_ivr(), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/ivr/welcome"
@@ -222,8 +223,6 @@ def test_a_recording_expects_what_happened(tmp_path: Path) -> None:
     file = tmp_path / "fraud.yaml"
     args = ["--press", "1", "--press", "3", "--press", "1", "--press", "1"]
     CliRunner().invoke(cli, ["call", "--menu", MENU, *args, "--record", str(file)])
-    from ivr.scripts import load_file
-
     (script,) = load_file(file)
     assert script.name == "fraud"
     assert script.scenario.expect.transfer == "+443001232040"
@@ -236,8 +235,6 @@ def test_a_recording_expects_what_happened(tmp_path: Path) -> None:
     edited.write_text(json.dumps(data), encoding="utf-8")
     result = CliRunner().invoke(cli, ["test", "--menu", str(edited), str(file)])
     assert result.exit_code == 0, result.output  # it names its own menu: --menu is for others
-    import yaml
-
     data = yaml.safe_load(file.read_text(encoding="utf-8"))
     data["menu"] = str(edited)
     file.write_text(yaml.safe_dump(data), encoding="utf-8")
