@@ -15,6 +15,7 @@ from typing import Any
 
 from ..events import Event
 from ..menu import Menu, load_menu
+from .loader import display
 
 # -- what the app recorded for a call ---------------------------------------------------------
 
@@ -232,7 +233,7 @@ def measure(menu_file: str, results: Iterable[Any]) -> Coverage:
     menu = load_menu(menu_file)
     edges = model_edges(menu)
     by_key = {e.key: e for e in edges}
-    report = Coverage(menu_file, edges)
+    report = Coverage(display(Path(menu_file)), edges)
     others: dict[str, dict[tuple[str, str, str], Edge]] = {}
     for result in results:
         if not result.journey or result.menu is None:
