@@ -204,6 +204,20 @@ def test_a_menu_that_is_not_valid_is_a_problem_of_the_script(tmp_path: Path) -> 
     assert problem.line == 1 and "the menu" in problem.message and "is not valid" in problem.message
 
 
+def test_a_menu_is_found_beside_the_script_or_else_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "menu.json").write_text(Path(MENU).read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    (script,) = load_text("menu: menu.json\n", "s.yaml", tmp_path / "scripts")
+    assert script.menu == str(tmp_path / "menu.json")
+    beside = tmp_path / "scripts" / "menu.json"
+    beside.write_text(Path(MENU).read_text(encoding="utf-8"), encoding="utf-8")
+    (script,) = load_text("menu: menu.json\n", "s.yaml", tmp_path / "scripts")
+    assert script.menu == str(beside)
+
+
 def test_queue_results_the_simulator_cannot_produce_yet_are_refused_where_written() -> None:
     from ivr.scripts.simulator import unsupported_queue_results
 

@@ -274,7 +274,7 @@ def test_graph_coverage_marks_untaken_edges_red(tmp_path: Path) -> None:
     assert '"main" -> "business_hours" [label="2\\nnot taken: en-GB, cy-GB"' in dot
     assert 'color="#dc2626"' in dot
     full = CliRunner().invoke(cli, ["graph", MENU, "--coverage", str(ROOT / "tests" / "calls")])
-    assert "not taken" not in full.output and "linkStyle" not in full.output
+    assert "<br/>not taken" not in full.output and "linkStyle" not in full.output
 
 
 # -- the pytest plugin -------------------------------------------------------------------------

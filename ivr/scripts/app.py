@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import create_app
 from ..events import Event
 
 _NOW: ContextVar[datetime | None] = ContextVar("ivr_script_now", default=None)
@@ -78,8 +79,6 @@ def build_app(menu: str, events: EventLog, token: str) -> Any:
     reaches the developer's own journey database, and the environment's deployment settings
     (a public URL, proxies, the softphone) are overridden.
     """
-    from .. import create_app
-
     # create_app sets the "ivr" logger's level from IVR_LOG_LEVEL for the whole process; a
     # script run must not change how the rest of the process logs.
     logger = logging.getLogger("ivr")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..caller import CallRecord, describe
+from ..menu import to_e164
 from .caller import ScriptCaller, normalise
 from .loader import Script
 from .model import INPUT_STEPS, step_kind
@@ -83,8 +84,6 @@ def last_words(record: CallRecord) -> tuple[str, int]:
 
 
 def _number(value: str) -> str:
-    from ..menu import to_e164
-
     try:
         return to_e164(value)
     except ValueError:

@@ -18,13 +18,9 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import IVRError, MenuError, Problem
-from .model import (
-    SCENARIO_FIELDS,
-    STEP_KINDS,
-    CallFile,
-    Scenario,
-    Settings,
-)
+from ..menu import load_menu
+from .model import SCENARIO_FIELDS, STEP_KINDS, CallFile, Expect, Scenario, Settings
+from .simulator import unsupported_queue_results
 
 SUFFIXES = (".yaml", ".yml")
 CALL_SUFFIXES = (".call.yaml", ".call.yml")
@@ -191,8 +187,6 @@ def _fields_of(data: Any, loc: Loc) -> list[str]:
     """The fields allowed where an unknown field was found, for "did you mean"."""
     parent = loc[:-1]
     if "expect" in parent and parent[-1] == "expect":
-        from .model import Expect
-
         return list(Expect.model_fields)
     if len(parent) >= 2 and isinstance(parent[-1], int) and parent[-2] == "steps":
         return [*STEP_KINDS, "barge_in"]
@@ -258,8 +252,6 @@ def display(file: Path) -> str:
 
 @cache
 def _menu_problem(menu: str, mtime: float) -> str | None:
-    from ..menu import load_menu
-
     try:
         load_menu(menu)
     except MenuError as exc:
@@ -272,10 +264,15 @@ def _menu_problem(menu: str, mtime: float) -> str | None:
 def _menu(tree: _Tree, loc: Loc, given: str | None, folder: Path) -> tuple[str | None, list]:
     if given is None:
         return None, []
+    # Relative to the script's folder; failing that, to the working directory (where `ivr`
+    # runs, as `ivr call --menu` reads it).
     resolved = (folder / given) if not Path(given).is_absolute() else Path(given)
+    if not resolved.is_file() and (Path.cwd() / given).is_file():
+        resolved = Path.cwd() / given
     where = tree.at((*loc, "menu"))
     if not resolved.is_file():
-        return None, [Problem(path((*loc, "menu")), f"no menu file {display(resolved)}", *where)]
+        message = f"no menu file {display(resolved)} (the path is relative to the script)"
+        return None, [Problem(path((*loc, "menu")), message, *where)]
     problem = _menu_problem(str(resolved), resolved.stat().st_mtime)
     if problem:
         return None, [Problem(path((*loc, "menu")), problem, *where)]
@@ -325,8 +322,6 @@ def _scenario(
             problem("expect", "expect.node needs the in-process app; this call goes to its url")
     menu, menu_problems = _menu(tree, loc, None if scenario.url else scenario.menu, folder)
     problems += menu_problems
-    from .simulator import unsupported_queue_results
-
     for value in unsupported_queue_results(scenario.queue or []):
         problem("queue", f"{value!r} needs a simulator that can produce QueueResult={value}")
     name = scenario.name or (Path(source).stem if not loc else f"call {index + 1}")

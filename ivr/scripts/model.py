@@ -8,6 +8,7 @@ and YAML 1.1 surprises (``press: 012``, ``say: no``, ``from: +44...``) cannot ha
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -353,11 +354,6 @@ class Settings(_Model):
         return _as_list(value)
 
 
-SETTINGS = tuple(
-    (field.alias or name) for name, field in Settings.model_fields.items() if name != "from_"
-) + ("from",)
-
-
 class Scenario(Settings):
     """One call: how it is placed, what the caller does, and what must happen."""
 
@@ -410,6 +406,4 @@ def json_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     """The schema as ``callscript.schema.json`` holds it."""
-    import json
-
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -13,6 +13,8 @@ from pathlib import Path
 from ..graph import to_dot, to_mermaid
 from ..menu import Menu, load_menu
 from .coverage import Coverage, measure
+from .loader import discover, load_file
+from .runner import Target, run_all
 
 RED = "#dc2626"
 _MERMAID_LINK = re.compile(r"\s(-->|-\.->|-\.-)(\||\s|$)")
@@ -81,9 +83,6 @@ def dot(menu: Menu, report: Coverage) -> str:
 
 def graph_with_coverage(menu_file: str, paths: Iterable[str | Path], fmt: str) -> str:
     """Run the scripts under ``paths`` against ``menu_file`` and draw what they covered."""
-    from .loader import discover, load_file
-    from .runner import Target, run_all
-
     scripts = [s for f in discover(paths) for s in load_file(f)]
     results = run_all(scripts, Target(menu=menu_file))
     report = measure(menu_file, results)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..caller import CallRecord
+from ..config import from_env
 from ..hours import is_open
 from ..menu import (
     HangupNode,
@@ -161,8 +162,6 @@ def record_call(
     if menu is not None:  # a script names its menu relative to its own folder
         menu = os.path.relpath(Path(menu).resolve(), Path(file).resolve().parent)
     if url is None:
-        from ..config import from_env
-
         at = from_env(dotenv=True).get("IVR_NOW") or dt.datetime.now(dt.UTC)
     scenario = script_from_record(
         record,

@@ -16,12 +16,15 @@ from multiprocessing import get_context
 from typing import Any
 
 from ..caller import Call, HTTPTransport, WSGITransport
+from ..config import from_env
+from ..menu import to_e164
 from .app import Apps, clock_at
 from .caller import ScriptCaller
 from .coverage import final_node, journey_of
 from .expect import Transcript, check, destination_seconds
 from .loader import Script
 from .results import FAILED, PASSED, SKIPPED, Failure, Result
+from .simulator import barge_in_supported
 
 IN_PROCESS_URL = "http://localhost/voice"
 
@@ -119,8 +122,6 @@ class Runner:
         result.transcript = Transcript(record).lines
         result.notes = [*caller.notes, *record.warnings]
         if any(getattr(s, "barge_in", None) for s in scenario.steps) or scenario.barge_in:
-            from .simulator import barge_in_supported
-
             if not barge_in_supported():
                 result.notes.append(
                     "barge_in: this simulator plays every prompt to the end before the caller "
@@ -148,8 +149,6 @@ class Runner:
 def _number(value: str | None) -> str | None:
     if value is None:
         return None
-    from ..menu import to_e164
-
     try:
         return to_e164(value)
     except ValueError:
@@ -157,8 +156,6 @@ def _number(value: str | None) -> str | None:
 
 
 def _default_menu() -> str:
-    from ..config import from_env
-
     return str(from_env(dotenv=False)["IVR_MENU_FILE"])
 
 
