@@ -20,6 +20,7 @@ from ivr.scripts import Runner, ScriptError, Target, load_text
 from ivr.scripts.caller import normalise
 from ivr.scripts.loader import is_call_script
 from ivr.scripts.model import SCHEMA_FILE, schema_text
+from ivr.scripts.simulator import barge_in_supported, unsupported_queue_results
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = str(ROOT / "menus.json")
@@ -219,8 +220,6 @@ def test_a_menu_is_found_beside_the_script_or_else_in_the_working_directory(
 
 
 def test_queue_results_the_simulator_cannot_produce_yet_are_refused_where_written() -> None:
-    from ivr.scripts.simulator import unsupported_queue_results
-
     if not unsupported_queue_results(["system-error"]):
         pytest.skip("this simulator produces system-error (issue 15)")
     assert any(
@@ -641,3 +640,35 @@ def test_in_process_only_scenarios_are_skipped_against_a_url(sample_url: str) ->
         result = runner.run(script)
     assert result.status == "skipped"
     assert "clock" in (result.skip_reason or "")
+
+
+# -- barge-in (the simulator's, issue 15) ----------------------------------------------------------
+
+BARGE = """
+    calls:
+      - name: barging in
+        barge_in: true
+        steps: [{press: "1"}, {hear: "report a crime"}, {press: "1"}]
+        expect: {queue: call-handlers}
+      - name: waiting for each prompt to end
+        steps: [{press: "1"}, {press: "1"}]
+        expect: {queue: call-handlers}
+"""
+
+
+def test_barge_in_reaches_the_queue_sooner(runner: Runner) -> None:
+    if not barge_in_supported():
+        pytest.skip("this simulator plays every prompt to the end (issue 15 adds barge-in)")
+    barged, waited = (runner.run(s) for s in load(BARGE))
+    assert barged.passed and waited.passed, (barged.message(), waited.message())
+    assert barged.seconds < waited.seconds
+    assert not barged.notes
+
+
+def test_barge_in_without_the_simulators_support_runs_with_a_note(runner: Runner) -> None:
+    if barge_in_supported():
+        pytest.skip("this simulator barges in")
+    barged, waited = (runner.run(s) for s in load(BARGE))
+    assert barged.passed, barged.message()
+    assert barged.seconds == waited.seconds
+    assert any(note.startswith("barge_in: this simulator") for note in barged.notes)

@@ -62,6 +62,9 @@ class ScriptCaller(ScriptedCaller):
         self.dialled = 0
         self._queue_now = self.queues[0]
         self.events = 0
+        self.seen: list[CallEvent] = []
+        """Every event as it happened (a barge-in later drops what was not heard from the
+        record, so indices here are "seen" indices: :meth:`index_in` maps them back)."""
         self.spoken: list[tuple[int, str, str]] = []
         """(event index, text as said, normalised) for everything the caller heard."""
         self.cursor = (0, 0)
@@ -69,7 +72,8 @@ class ScriptCaller(ScriptedCaller):
         self.since_event = 0
         self.watching: list[tuple[int, str, int]] = []
         """Open ``not_hear`` windows: (step index, phrase, first spoken index)."""
-        self.miss: Miss | None = None
+        self.caught: list[Miss] = []
+        """``not_hear`` phrases spoken in their window (a barge-in may yet cut some unheard)."""
         self.heard_at: dict[int, int] = {}
         """Step index -> the event where a ``hear`` was satisfied."""
         self.acted_at: dict[int, int] = {}
@@ -83,6 +87,7 @@ class ScriptCaller(ScriptedCaller):
     def on_event(self, event: CallEvent) -> None:
         index = self.events
         self.events += 1
+        self.seen.append(event)
         text = None
         if event.kind == "say" and event.text:
             text = event.text
@@ -97,8 +102,8 @@ class ScriptCaller(ScriptedCaller):
     def _watch(self, spoken_index: int) -> None:
         event, text, plain = self.spoken[spoken_index]
         for step, phrase, _first in self.watching:
-            if normalise(phrase) in plain and self.miss is None:
-                self.miss = Miss(step, f"not to hear {phrase!r}", text, event, event)
+            if normalise(phrase) in plain:
+                self.caught.append(Miss(step, f"not to hear {phrase!r}", text, event, event))
 
     def _find(self, step: Any) -> tuple[int, int] | None:
         start, offset = self.cursor
@@ -115,7 +120,7 @@ class ScriptCaller(ScriptedCaller):
 
     def _advance(self) -> None:
         """Satisfy the listening steps that come next, as far as what was heard allows."""
-        while self.pos < len(self.script) and self.miss is None:
+        while self.pos < len(self.script):
             step = self.script[self.pos]
             kind = step_kind(step)
             if kind not in LISTEN_STEPS:
@@ -134,6 +139,21 @@ class ScriptCaller(ScriptedCaller):
             self.heard_at[self.pos] = self.spoken[found[0]][0]
             self.pos += 1
 
+    def index_in(self, events: list[CallEvent], seen: int) -> int:
+        """The index in the finished record of the event seen ``seen``-th (or the last one
+        before it that is still there)."""
+        for i in range(min(seen, len(self.seen) - 1), -1, -1):
+            target = self.seen[i]
+            for j, event in enumerate(events):
+                if event is target:
+                    return j if i == seen else j + 1
+        return min(seen, len(events))
+
+    def miss(self, events: list[CallEvent]) -> Miss | None:
+        """The first ``not_hear`` phrase the caller really heard (still in the record)."""
+        kept = {id(e) for e in events}
+        return next((m for m in self.caught if id(self.seen[m.event]) in kept), None)
+
     def pending(self) -> Any | None:
         """The listening step still waiting, if any."""
         if self.pos < len(self.script) and step_kind(self.script[self.pos]) in ("hear", "hear_re"):
@@ -144,8 +164,6 @@ class ScriptCaller(ScriptedCaller):
 
     def on_gather(self, prompt: GatherPrompt) -> Input:
         self.prompts += 1
-        if self.miss is not None:
-            return Input("hangup", "a step failed")
         if self.prompts > MAX_PROMPTS:
             self.notes.append(f"the call asked {MAX_PROMPTS} times without ending; hung up")
             return Input("hangup", "too many prompts")

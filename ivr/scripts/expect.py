@@ -114,12 +114,11 @@ def check(
                 t.tail(None, 10),
             )
         )
-    if caller.miss is not None:
-        miss = caller.miss
+    miss = caller.miss(record.events)
+    if miss is not None:
+        at = caller.index_in(record.events, miss.event)
         failures.append(
-            Failure(
-                _where(script, miss.step), miss.expected, repr(miss.found), t.around(miss.event)
-            )
+            Failure(_where(script, miss.step), miss.expected, repr(miss.found), t.around(at))
         )
     else:
         waiting = caller.pending()
@@ -127,7 +126,7 @@ def check(
             index = caller.pos
             previous = max((e for s, e in caller.acted_at.items() if s < index), default=0)
             heard_before = max((e for s, e in caller.heard_at.items() if s < index), default=0)
-            since = max(previous, heard_before)
+            since = caller.index_in(record.events, max(previous, heard_before))
             phrase = getattr(waiting, "hear", None)
             wanted = f"to hear {phrase!r}" if phrase else f"words matching /{waiting.hear_re}/"
             after = "after the previous step" if index else "in the call"
