@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
+from bench import scripts as bench
 from ivr.cli import cli
 from ivr.scripts import load_file
 from tests.test_scripts import AUTH, sample_ivr
@@ -336,3 +337,9 @@ def test_pytest_reports_an_invalid_script_as_a_located_collection_error(tmp_path
     done = pytest_run(tmp_path, f"--call-menu={MENU}", "-q")
     assert done.returncode == 2, done.stdout
     assert "steps[0] (line 3, column 5): unknown step 'prss'" in done.stdout
+
+
+def test_the_benchmark_runs_the_shipped_suite_three_ways() -> None:
+    chosen = bench.suite(7)
+    assert len(chosen) == 7 and len({s.id for s in chosen}) == 7
+    assert bench.sequential(chosen) > 0 and bench.threads(chosen, 2) > 0
