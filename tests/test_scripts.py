@@ -180,7 +180,7 @@ def test_every_problem_is_located_by_line_and_column() -> None:
         ("calls: []\n", "calls (line 1, column 8): calls is a list of one or more calls"),
         (
             "calls:\n  - name: same\n  - name: same\n",
-            "two calls in this file have this name",
+            "name (line 3): another call in this file is named 'same'",
         ),
         ("menu: nowhere.json\n", "menu (line 1, column 7): no menu file"),
         (

@@ -324,7 +324,7 @@ def _scenario(
     problems += menu_problems
     for value in unsupported_queue_results(scenario.queue or []):
         problem("queue", f"{value!r} needs a simulator that can produce QueueResult={value}")
-    name = scenario.name or (Path(source).stem if not loc else f"call {index + 1}")
+    name = scenario.name or (Path(source).stem if not (loc or index) else f"call {index + 1}")
     lines = tuple(tree.at((*loc, "steps", i))[0] or 0 for i in range(len(scenario.steps)))
     expect_lines = {}
     if isinstance(data.get("expect"), dict):
@@ -374,15 +374,13 @@ def load_text(text: str, source: str, folder: Path | None = None) -> list[Script
             if script is not None:
                 scripts.append(script)
             index += 1
-    names: dict[str, Script] = {}
+    names: set[str] = set()
     for script in scripts:
         if script.name in names:
             problems.append(
-                Problem(
-                    f"name {script.name!r}", "two calls in this file have this name", script.line
-                )
+                Problem("name", f"another call in this file is named {script.name!r}", script.line)
             )
-        names[script.name] = script
+        names.add(script.name)
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         raise ScriptError(source, problems)
