@@ -604,6 +604,7 @@ def test_scripts_run_against_any_twiml_app_over_http(sample_url: str) -> None:
             expect:
               hangup: true
               message: "ET Phone Home"
+              language: en-US  # Twilio's default for a <Say> without one
           - name: a planet
             steps: [{press: "2"}, {hear: "planet"}, {press: "2"}]
             expect:
@@ -620,7 +621,7 @@ def test_scripts_run_against_any_twiml_app_over_http(sample_url: str) -> None:
     assert [r.status for r in results] == ["passed", "passed", "failed"], [
         r.message() for r in results
     ]
-    assert results[2].failures[0].what == "expect.transfer (line 19)"
+    assert results[2].failures[0].what == "expect.transfer (line 20)"
     assert "dialled +12027336386" in results[2].failures[0].heard
     assert results[0].journey == []  # a foreign app: no journey events, no coverage
 

@@ -193,7 +193,8 @@ def check(
                 summary,
             )
     if expect.language is not None:
-        languages = [e.language for e in record.events if e.kind == "say" and e.language]
+        # A <Say> without a language is spoken in Twilio's default, en-US.
+        languages = [e.language or "en-US" for e in record.events if e.kind == "say"]
         got = languages[-1] if languages else None
         if (got or "").lower() != expect.language.lower():
             fail("language", f"the last prompt in {expect.language}", f"{got or 'no language'}")
