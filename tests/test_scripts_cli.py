@@ -18,7 +18,10 @@ from werkzeug.serving import make_server
 
 from bench import scripts as bench
 from ivr.cli import cli
-from ivr.scripts import load_file
+from ivr.caller import Call, Input, ScriptedCaller, WSGITransport
+from ivr.scripts import Runner, Target, load_file, load_text
+from ivr.scripts.record import script_from_record, script_text
+from ivr.scripts.runner import IN_PROCESS_URL
 from tests.test_scripts import AUTH, sample_ivr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,3 +346,18 @@ def test_the_benchmark_runs_the_shipped_suite_three_ways() -> None:
     chosen = bench.suite(7)
     assert len(chosen) == 7 and len({s.id for s in chosen}) == 7
     assert bench.sequential(chosen) > 0 and bench.threads(chosen, 2) > 0
+
+
+def test_a_call_made_from_python_becomes_a_script_that_replays_green() -> None:
+    """What the softphone's download needs: a finished call's record as script text."""
+    with Runner(Target(menu=MENU)) as runner:
+        app = runner.apps.get(MENU)
+        caller = ScriptedCaller([Input.press("2"), Input.press("3"), Input.press("4")])
+        record = Call(WSGITransport(app.app), IN_PROCESS_URL, caller, auth_token=app.token).run()
+        text = script_text(script_from_record(record, name="from the softphone"))
+        assert text.startswith("# yaml-language-server: $schema=callscript.schema.json\n")
+        (script,) = load_text(text, "softphone.yaml", ROOT)
+        assert script.scenario.expect.queue == "call-handlers"
+        assert script.scenario.expect.language == "cy-GB"
+        result = runner.run(script)
+    assert result.passed, result.message()

@@ -34,6 +34,7 @@ DEFAULT_PATH = "tests/calls"
 @click.option("--coverage", is_flag=True, help="Report the menu's edges the scripts took.")
 @click.option(
     "--fail-under",
+    metavar="PCT",
     type=click.FloatRange(0, 100),
     help="Exit 1 when coverage is below this percentage (implies --coverage).",
 )
@@ -41,7 +42,8 @@ DEFAULT_PATH = "tests/calls"
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
-    help="Calls at once (default: threads for --url, worker processes for big suites).",
+    help="Calls at once: threads with --url (default 8), worker processes in-process "
+    "(default 1: one after another).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also print the transcript of each call.")
 @click.option(

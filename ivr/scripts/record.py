@@ -175,11 +175,19 @@ def record_call(
     return write_record(file, scenario)
 
 
+def script_text(scenario: dict[str, Any], file: str | Path | None = None) -> str:
+    """A recorded scenario as the text of a call script (the softphone offers it as a
+    download); ``file`` is where it will be saved, for the schema modeline's path."""
+    where = f"`ivr test {file}`" if file else "`ivr test FILE`"
+    header = f"# Recorded with `ivr call --record`; replay it with {where}.\n"
+    schema = _schema_for(Path(file)) if file else SCHEMA_FILE
+    return _dump(scenario, header, schema)
+
+
 def write_record(file: str | Path, scenario: dict[str, Any]) -> Path:
     """Write a recorded scenario as a call script."""
     path = Path(file)
-    header = "# Recorded with `ivr call --record`; replay it with `ivr test " + str(path) + "`.\n"
-    path.write_text(_dump(scenario, header, _schema_for(path)), encoding="utf-8")
+    path.write_text(script_text(scenario, path), encoding="utf-8")
     return path
 
 
