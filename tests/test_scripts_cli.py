@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from bench import scripts as bench
-from ivr.cli import cli
 from ivr.caller import Call, Input, ScriptedCaller, WSGITransport
+from ivr.cli import cli
 from ivr.scripts import Runner, Target, load_file, load_text
 from ivr.scripts.record import script_from_record, script_text
 from ivr.scripts.runner import IN_PROCESS_URL
