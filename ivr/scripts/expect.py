@@ -103,7 +103,7 @@ def check(
     expect = scenario.expect
 
     expected_error = expect is not None and expect.outcome == "error"
-    if outcome.kind == "error" and not expected_error:
+    if outcome.error is not None and not expected_error:
         error = outcome.error
         # First: what the app did wrong explains why the script could not go on.
         failures.append(
@@ -143,7 +143,7 @@ def check(
             for i in range(caller.pos, len(scenario.steps))
             if step_kind(scenario.steps[i]) in INPUT_STEPS
         ]
-        if waiting is None and unused and outcome.kind != "error":
+        if waiting is None and unused and outcome.error is None:
             i = unused[0]
             failures.append(
                 Failure(
@@ -170,7 +170,7 @@ def check(
             more = f" (queues: {', '.join(map(repr, queues))})" if len(queues) > 1 else ""
             fail("queue", f"enqueued in {expect.queue!r}", f"{summary}{more}" if queues else got)
     if expect.queue_result is not None:
-        results = [e.result for e in record.events if e.kind == "queue-result"]
+        results = [e.result for e in record.of_kind("queue-result")]
         if not results or results[-1] != expect.queue_result:
             got = f"QueueResult={results[-1]}" if results else "never enqueued"
             fail("queue_result", f"QueueResult={expect.queue_result}", got)
@@ -185,7 +185,7 @@ def check(
         if normalise(expect.message) not in normalise(words):
             fail("message", f"the last words heard contain {expect.message!r}", repr(words))
     if expect.hangup is not None:
-        by_app = any(e.kind == "hangup" and e.detail.get("by") == "app" for e in record.events)
+        by_app = any(e.detail.get("by") == "app" for e in record.of_kind("hangup"))
         if by_app != expect.hangup:
             fail(
                 "hangup",

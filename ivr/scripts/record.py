@@ -81,15 +81,15 @@ def script_from_record(
         if at is not None:
             # The app's clock as it was: hours and announcements route the same on replay.
             scenario["at"] = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    results = [e.result for e in record.events if e.kind == "queue-result"]
+    results = [e.result for e in record.of_kind("queue-result")]
     if results:
         queue = [_QUEUE_WORDS.get(r or "", "answer") for r in results]
         scenario["queue"] = queue[0] if len(set(queue)) == 1 else queue
         waits = [0]
-        for event in record.events:
+        for event in record.of_kind("enqueue", "queue-wait"):
             if event.kind == "enqueue":
                 waits.append(0)
-            elif event.kind == "queue-wait":
+            else:  # a hold document
                 waits[-1] += 1
         scenario["waits"] = max(waits)
     dials = [e.result for e in record.events if e.kind == "dial-result"]
@@ -124,21 +124,22 @@ def _expectation(record: CallRecord) -> dict[str, Any]:
     outcome = record.outcome
     assert outcome is not None
     expect: dict[str, Any] = {}
-    if outcome.kind == "enqueued":
-        expect["queue"] = outcome.queue
-        if outcome.queue_result != "bridged":
-            expect["queue_result"] = outcome.queue_result
-    elif outcome.kind == "dialled":
-        expect["transfer"] = outcome.dialled[0] if outcome.dialled else None
-    elif outcome.kind == "message":
-        expect["message"] = outcome.heard[-1] if outcome.heard else ""
-        expect["hangup"] = True
-    elif outcome.kind == "hangup":
-        expect["hangup"] = True
-    elif outcome.kind == "caller-hangup":
-        expect["hangup"] = False
-    else:
-        expect["outcome"] = outcome.kind
+    match outcome.kind:
+        case "enqueued":
+            expect["queue"] = outcome.queue
+            if outcome.queue_result != "bridged":
+                expect["queue_result"] = outcome.queue_result
+        case "dialled":
+            expect["transfer"] = outcome.dialled[0] if outcome.dialled else None
+        case "message":
+            expect["message"] = outcome.heard[-1] if outcome.heard else ""
+            expect["hangup"] = True
+        case "hangup":
+            expect["hangup"] = True
+        case "caller-hangup":
+            expect["hangup"] = False
+        case other:
+            expect["outcome"] = other
     languages = [e.language for e in record.events if e.kind == "say" and e.language]
     if languages:
         expect["language"] = languages[-1]
