@@ -6,6 +6,8 @@
 2. menu scale: a 10,000-node menu (bench.scale)
 3. served throughput and latency under gunicorn, ours beside the floor (bench.served; needs
    locust, the ``bench`` extra)
+4. call scripts: 200 scenarios in-process, one after another, on threads, in processes
+   (bench.scripts)
 
 Benchmarks report; they never fail on a number.
 """
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Fewer rounds, shorter runs.")
     args = parser.parse_args(argv)
-    from bench import cost, scale, served
+    from bench import cost, scale, scripts, served
 
     print(machine(), flush=True)
     print(flush=True)
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     scale.main([])
     print(flush=True)
     served.main(["--seconds", "5" if args.quick else "20"])
+    print(flush=True)
+    scripts.main(["--rounds", "1" if args.quick else "3"])
     sys.stdout.flush()
 
 

@@ -295,7 +295,7 @@ def test_the_status_callback_setting_names_it_once_for_url_calls(
 
 
 def test_record_and_dial_end_steps(runner, foreign_app_url):
-    assert _scan_steps(["--record", "my bike #", "--press", "1"]) == [
+    assert _scan_steps(["--speak", "my bike #", "--press", "1"]) == [
         ("record", "my bike #"),
         ("press", "1"),
     ]

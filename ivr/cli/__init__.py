@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "graph": "ivr.cli.menu:graph",
     "schema": "ivr.cli.menu:schema",
     "call": "ivr.cli.call:call",
+    "test": "ivr.scripts.cli:test",
     "twilio": "ivr.cli.twilio:twilio",
     "journey": "ivr.journey_commands:journey",
     "report": "ivr.journey_commands:report",

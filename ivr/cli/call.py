@@ -7,7 +7,7 @@ import click
 _STEP_OPTIONS = {
     "--press": "press",
     "--say": "say",
-    "--record": "record",
+    "--speak": "record",
     "--silence": "silence",
     "--hangup": "hangup",
 }
@@ -70,11 +70,18 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 @click.option("--press", multiple=True, callback=_keys, help="Press keys (a step; repeatable).")
 @click.option("--say", multiple=True, help="Say words (a step; repeatable).")
 @click.option(
-    "--record",
+    "--speak",
+    "record",
     multiple=True,
     metavar="WORDS",
     help="Speak at a <Record>, ending with a key ('my bike was stolen #') or h to hang up "
     "(a step; repeatable).",
+)
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(dir_okay=False),
+    help="Write the call as a call script (replay it with: ivr test FILE).",
 )
 @click.option(
     "--barge-in",
@@ -172,6 +179,7 @@ def call(
     press: tuple[str, ...],
     say: tuple[str, ...],
     record: tuple[str, ...],
+    record_file: str | None,
     barge_in: bool,
     silence: int,
     hangup: int,
@@ -345,6 +353,18 @@ def call(
             click.echo(f"Outcome: {outcome.summary()}")
     for warning in record.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if record_file:  # `ivr call --record FILE`: the call as a call script (ivr/scripts/record.py)
+        from ..scripts.record import record_call
+
+        record_call(
+            record_file,
+            record,
+            url=url,
+            menu=menu_file,
+            from_number=from_number,
+            to_number=to_number,
+        )
+        click.echo(f"wrote {record_file}: replay it with `ivr test {record_file}`", err=True)
     if outcome.kind == "time-limit":
         click.echo(f"(the --max-seconds limit, {max_seconds:g} s, ended the call)", err=True)
     if outcome.error is not None:

@@ -134,7 +134,16 @@ def paths(
     help="Refresh the Mermaid picture between the menu-graph markers of README.md "
     "(or the file given).",
 )
-def graph(file: str | None, fmt: str, output: str | None, readme: str | None) -> None:
+@click.option(
+    "--coverage",
+    "coverage_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Run these call scripts (files or folders) and draw the edges they never took in red.",
+)
+def graph(
+    file: str | None, fmt: str, output: str | None, readme: str | None, coverage_paths: tuple
+) -> None:
     """Draw the menu: every node by kind, every edge with its key.
 
     Fallbacks and queue overflows are dashed. SVG needs Graphviz installed.
@@ -153,7 +162,15 @@ def graph(file: str | None, fmt: str, output: str | None, readme: str | None) ->
         changed = update_markdown(readme, menu)
         click.echo(f"{readme}: {'updated' if changed else 'already up to date'}")
         return
-    text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](menu)
+    if coverage_paths:  # `ivr graph --coverage` (ivr/scripts/picture.py)
+        from ..authoring.graph import GraphError
+        from ..scripts.picture import graph_with_coverage
+
+        if fmt == "svg":
+            raise GraphError("--coverage draws Mermaid or DOT (pipe the DOT to `dot -Tsvg`)")
+        text = graph_with_coverage(menu_path(file), coverage_paths, fmt)
+    else:
+        text = {"mermaid": to_mermaid, "dot": to_dot, "svg": to_svg}[fmt](menu)
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
