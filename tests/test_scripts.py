@@ -20,7 +20,6 @@ from ivr.scripts import Runner, ScriptError, Target, load_text
 from ivr.scripts.caller import normalise
 from ivr.scripts.loader import is_call_script
 from ivr.scripts.model import SCHEMA_FILE, schema_text
-from ivr.scripts.simulator import barge_in_supported, unsupported_queue_results
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = str(ROOT / "menus.json")
@@ -217,15 +216,6 @@ def test_a_menu_is_found_beside_the_script_or_else_in_the_working_directory(
     beside.write_text(Path(MENU).read_text(encoding="utf-8"), encoding="utf-8")
     (script,) = load_text("menu: menu.json\n", "s.yaml", tmp_path / "scripts")
     assert script.menu == str(beside)
-
-
-def test_queue_results_the_simulator_cannot_produce_yet_are_refused_where_written() -> None:
-    if not unsupported_queue_results(["system-error"]):
-        pytest.skip("this simulator produces system-error (issue 15)")
-    assert any(
-        "queue (line 1, column 8): 'system-error' needs a simulator" in p
-        for p in problems("queue: system-error\n")
-    )
 
 
 @pytest.mark.parametrize(
@@ -658,18 +648,7 @@ BARGE = """
 
 
 def test_barge_in_reaches_the_queue_sooner(runner: Runner) -> None:
-    if not barge_in_supported():
-        pytest.skip("this simulator plays every prompt to the end (issue 15 adds barge-in)")
     barged, waited = (runner.run(s) for s in load(BARGE))
     assert barged.passed and waited.passed, (barged.message(), waited.message())
     assert barged.seconds < waited.seconds
     assert not barged.notes
-
-
-def test_barge_in_without_the_simulators_support_runs_with_a_note(runner: Runner) -> None:
-    if barge_in_supported():
-        pytest.skip("this simulator barges in")
-    barged, waited = (runner.run(s) for s in load(BARGE))
-    assert barged.passed, barged.message()
-    assert barged.seconds == waited.seconds
-    assert any(note.startswith("barge_in: this simulator") for note in barged.notes)

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from ..errors import IVRError, MenuError, Problem
 from ..menu import load_menu
 from .model import SCENARIO_FIELDS, STEP_KINDS, CallFile, Expect, Scenario, Settings
-from .simulator import unsupported_queue_results
 
 SUFFIXES = (".yaml", ".yml")
 CALL_SUFFIXES = (".call.yaml", ".call.yml")
@@ -322,8 +321,6 @@ def _scenario(
             problem("expect", "expect.node needs the in-process app; this call goes to its url")
     menu, menu_problems = _menu(tree, loc, None if scenario.url else scenario.menu, folder)
     problems += menu_problems
-    for value in unsupported_queue_results(scenario.queue or []):
-        problem("queue", f"{value!r} needs a simulator that can produce QueueResult={value}")
     name = scenario.name or (Path(source).stem if not (loc or index) else f"call {index + 1}")
     lines = tuple(tree.at((*loc, "steps", i))[0] or 0 for i in range(len(scenario.steps)))
     expect_lines = {}

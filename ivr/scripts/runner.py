@@ -24,7 +24,6 @@ from .coverage import final_node, journey_of
 from .expect import Transcript, check, destination_seconds
 from .loader import Script
 from .results import FAILED, PASSED, SKIPPED, Failure, Result
-from .simulator import barge_in_supported
 
 IN_PROCESS_URL = "http://localhost/voice"
 
@@ -121,12 +120,6 @@ class Runner:
         result.seconds = round(destination_seconds(record), 1)
         result.transcript = Transcript(record).lines
         result.notes = [*caller.notes, *record.warnings]
-        if any(getattr(s, "barge_in", None) for s in scenario.steps) or scenario.barge_in:
-            if not barge_in_supported():
-                result.notes.append(
-                    "barge_in: this simulator plays every prompt to the end before the caller "
-                    "acts, so the times are those of a caller who waits"
-                )
         result.duration = time.perf_counter() - started
         return result
 
