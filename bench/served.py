@@ -42,15 +42,20 @@ def start_server(
     log: Path,
     log_level: str = "WARNING",
     menu_file: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``ivr serve`` (kind "ours") or the floor (kind "floor") on 127.0.0.1:port."""
-    env = os.environ | {
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "IVR_ALLOW_UNSIGNED": "",
-        "PUBLIC_BASE_URL": "",
-        "IVR_LOG_LEVEL": log_level,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = (
+        os.environ
+        | (extra_env or {})
+        | {
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_ALLOW_UNSIGNED": "",
+            "PUBLIC_BASE_URL": "",
+            "IVR_LOG_LEVEL": log_level,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     if menu_file:
         env["IVR_MENU_FILE"] = menu_file
     module = ["ivr", "serve"] if kind == "ours" else ["bench.floor"]

@@ -134,7 +134,14 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
     "--threads",
     type=click.IntRange(1),
     default=None,
-    help="Threads per worker (default IVR_THREADS, else 2).",
+    help="Threads per worker, with --worker-class gthread (default IVR_THREADS, else 2).",
+)
+@click.option(
+    "-k",
+    "--worker-class",
+    type=click.Choice(["gevent", "gthread", "sync"]),
+    default=None,
+    help="gevent (default, IVR_WORKER_CLASS): slow clients cannot hold a worker.",
 )
 @click.option(
     "--menu", "menu_file", type=click.Path(dir_okay=False), help="Menu file (IVR_MENU_FILE)."
@@ -145,6 +152,7 @@ def serve(
     port: int | None,
     workers: int | None,
     threads: int | None,
+    worker_class: str | None,
     menu_file: str | None,
     access_log: bool,
 ) -> None:
@@ -152,14 +160,16 @@ def serve(
 
     Any worker serves any step of any call (the call's state is in the URLs). The menu is
     checked before the workers start, and a broken one stops the server from starting.
-    Put a TLS proxy (or a tunnel) in front; set PUBLIC_BASE_URL to the URL Twilio calls.
+    Its gevent workers read each request whole before the app sees it, so clients that
+    trickle bytes cannot starve callers. Put a TLS proxy (or a tunnel) in front; set
+    PUBLIC_BASE_URL to the URL Twilio calls.
 
     Example:
 
         TWILIO_AUTH_TOKEN=... ivr serve --host 0.0.0.0 --port 8000 --workers 4
     """
     from .config import from_env
-    from .serve import Server, gunicorn_options
+    from .serve import Server, gunicorn_options, worker_description
 
     if menu_file:
         os.environ["IVR_MENU_FILE"] = menu_file
@@ -170,7 +180,9 @@ def serve(
             # The softphone's calls live in one process's memory: one worker, many threads.
             click.echo("IVR_PHONE is on: one worker, so the softphone sees all its calls", err=True)
             workers, threads = 1, threads or 8
-        options = gunicorn_options(host, port, workers, threads, access_log)
+        options = gunicorn_options(
+            host, port, workers, threads, access_log, worker_class=worker_class
+        )
     except MenuError as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:
@@ -183,8 +195,8 @@ def serve(
     if not settings["TWILIO_AUTH_TOKEN"]:
         click.echo("warning: TWILIO_AUTH_TOKEN is not set: every webhook will answer 403", err=True)
     click.echo(
-        f"ivr101 on {options['bind'][0]}: {options['workers']} workers x "
-        f"{options['threads']} threads, menu {settings['IVR_MENU_FILE']}",
+        f"ivr101 on {options['bind'][0]}: {worker_description(options)}, "
+        f"menu {settings['IVR_MENU_FILE']}",
         err=True,
     )
     Server(options).run()

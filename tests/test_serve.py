@@ -13,22 +13,31 @@ from conftest import MENU, TOKEN
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import cli
-from ivr.serve import Server, default_workers, gunicorn_options
+from ivr.serve import GEVENT_WORKER, Server, default_workers, gunicorn_options, worker_description
 
 
 def test_defaults_follow_the_machine():
     options = gunicorn_options(env={}, cpus=4)
     assert options["bind"] == ["127.0.0.1:5000"]
     assert options["workers"] == 9 == default_workers(4)
-    assert options["threads"] == 2
-    assert options["worker_class"] == "gthread"
+    # gevent: a connection waiting on a slow client costs a greenlet, not a thread.
+    assert options["worker_class"] == GEVENT_WORKER == "ivr.serve.WebhookWorker"
+    assert (options["threads"], options["worker_connections"]) == (1, 1000)
+    assert options["keepalive"] == 5  # the gevent worker's deadline for a request's headers
     assert options["timeout"] == 30
     assert options["preload_app"] is False
     assert "accesslog" not in options
+    assert worker_description(options) == "9 gevent workers (up to 1000 connections each)"
 
 
 def test_environment_then_flags():
-    env = {"HOST": "0.0.0.0", "PORT": "8080", "IVR_WORKERS": "3", "IVR_THREADS": "1"}
+    env = {
+        "HOST": "0.0.0.0",
+        "PORT": "8080",
+        "IVR_WORKERS": "3",
+        "IVR_THREADS": "1",
+        "IVR_WORKER_CLASS": "gthread",
+    }
     options = gunicorn_options(env=env, cpus=4)
     assert options["bind"] == ["0.0.0.0:8080"]
     assert (options["workers"], options["threads"]) == (3, 1)
@@ -37,6 +46,10 @@ def test_environment_then_flags():
     assert flags["bind"] == ["[::1]:9000"]
     assert (flags["workers"], flags["threads"], flags["worker_class"]) == (5, 4, "gthread")
     assert flags["accesslog"] == "-"
+    assert worker_description(flags) == "5 workers x 4 threads (gthread)"
+    # The flag beats the environment; threads mean nothing to gevent.
+    gevent = gunicorn_options(threads=4, env=env, worker_class="gevent")
+    assert (gevent["worker_class"], gevent["threads"]) == (GEVENT_WORKER, 1)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +58,7 @@ def test_environment_then_flags():
         ({"IVR_WORKERS": "many"}, "IVR_WORKERS must be a whole number, not 'many'"),
         ({"IVR_THREADS": "0"}, "IVR_THREADS must be at least 1, not 0"),
         ({"PORT": "http"}, "PORT must be a whole number"),
+        ({"IVR_WORKER_CLASS": "eventlet"}, "IVR_WORKER_CLASS must be one of gevent, gthread"),
     ],
 )
 def test_bad_environment_is_named(env, message):
@@ -53,12 +67,19 @@ def test_bad_environment_is_named(env, message):
 
 
 def test_gunicorn_gets_the_settings():
-    server = Server(gunicorn_options("127.0.0.1", 8123, 3, 4, env={}), factory=lambda: "app")
+    options = gunicorn_options("127.0.0.1", 8123, 3, 4, env={}, worker_class="gthread")
+    server = Server(options, factory=lambda: "app")
     assert server.cfg.bind == ["127.0.0.1:8123"]
     assert (server.cfg.workers, server.cfg.threads) == (3, 4)
     assert server.cfg.worker_class_str == "gthread"
     assert server.cfg.timeout == 30
     assert server.load() == "app"
+    gevent = Server(gunicorn_options(env={}), factory=lambda: "app")
+    from ivr.serve import WebhookWorker
+
+    assert gevent.cfg.worker_class is WebhookWorker
+    # Forwarded headers are the app's business (IVR_TRUSTED_PROXIES, ProxyFix), not gunicorn's.
+    assert gevent.cfg.forwarded_allow_ips == []
 
 
 def test_serve_refuses_a_broken_menu(tmp_path: Path):
@@ -82,8 +103,9 @@ def test_serve_keeps_the_softphone_in_one_worker(monkeypatch):
         cli, ["serve"], env={"IVR_PHONE": "1", "IVR_MENU_FILE": str(MENU), "IVR_WORKERS": ""}
     )
     assert result.exit_code == 0, result.output
-    assert (seen["workers"], seen["threads"]) == (1, 8)
+    assert seen["workers"] == 1
     assert "one worker" in result.output
+    assert "1 gevent workers" in result.output
 
 
 def _free_port() -> int:
@@ -129,6 +151,16 @@ def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
         assert b"<Response>" in answer.content
         unsigned = requests.post(url, data=form, timeout=5)
         assert unsigned.status_code == 403
+        # IVR_TRUSTED_PROXIES=0: gunicorn must not believe X-Forwarded-Proto from 127.0.0.1
+        # either, or a local client could choose the scheme the signature is checked on.
+        https = RequestValidator(TOKEN).compute_signature(url.replace("http:", "https:"), form)
+        forged = requests.post(
+            url,
+            data=form,
+            headers={"X-Twilio-Signature": https, "X-Forwarded-Proto": "https"},
+            timeout=5,
+        )
+        assert forged.status_code == 403
     finally:
         proc.terminate()
         try:
