@@ -153,8 +153,14 @@ FORWARDING_HEADERS = (
 
 def local_client(environ: dict[str, Any]) -> bool:
     """Whether the request came from this machine: a loopback peer, not relayed by a proxy
-    or tunnel (those run on this machine too, so the peer alone does not tell)."""
-    return loopback(environ.get("REMOTE_ADDR") or "") and not relayed(environ)
+    or tunnel (those run on this machine too, so the peer alone does not tell).
+
+    A request with no REMOTE_ADDR at all never crossed a network: every server sets it, and
+    only an in-process caller (the simulator, the softphone) leaves it out.
+    """
+    if "REMOTE_ADDR" not in environ:
+        return not relayed(environ)
+    return loopback(environ["REMOTE_ADDR"]) and not relayed(environ)
 
 
 def loopback(address: str) -> bool:
