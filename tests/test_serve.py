@@ -149,8 +149,13 @@ def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
         assert answer.status_code == 200
         assert answer.headers["Content-Type"].startswith("text/xml")
         assert b"<Response>" in answer.content
-        unsigned = requests.post(url, data=form, timeout=5)
-        assert unsigned.status_code == 403
+        # A newline in an unsigned request's CallSid cannot forge a line in the log...
+        forged_sid = "CA1\n1999-01-01 00:00:00,000 ERROR ivr.voice: call CA1: forged"
+        assert requests.post(url, data={"CallSid": forged_sid}, timeout=5).status_code == 403
+        # ...and a flood of refusals writes one line per source per minute.
+        for _ in range(20):
+            unsigned = requests.post(url, data=form, timeout=5)
+            assert unsigned.status_code == 403
         # IVR_TRUSTED_PROXIES=0: gunicorn must not believe X-Forwarded-Proto from 127.0.0.1
         # either, or a local client could choose the scheme the signature is checked on.
         https = RequestValidator(TOKEN).compute_signature(url.replace("http:", "https:"), form)
@@ -169,3 +174,7 @@ def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
             proc.kill()
             _, err = proc.communicate()
     assert b"Traceback" not in err, err.decode(errors="replace")
+    log = err.decode(errors="replace")
+    assert not any(line.startswith("1999-") for line in log.splitlines()), log
+    assert "(call CA1\\n1999-01-01 00:00:00,000 ERROR ivr.voice: call CA1: forged" in log
+    assert log.count("WARNING ivr.security: 403 /voice") == 1, log
