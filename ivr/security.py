@@ -45,12 +45,29 @@ def signed_url(req: Request, public_base_url: str | None) -> str:
             prefix = _quoted_path(script.rstrip("/"))
             if not raw.startswith(prefix + "/"):
                 raw = prefix + raw
+                _warn_prefix(prefix)
         return _origin(req.scheme, req.host) + raw
     origin, prefix = _public_base(public_base_url)
     # A proxy may pass the public path prefix through (SCRIPT_NAME) or strip it.
     if prefix and not raw.startswith(prefix + "/"):
         return origin + prefix + raw
     return origin + raw
+
+
+_PREFIXES_WARNED: set[str] = set()
+
+
+def _warn_prefix(prefix: str) -> None:
+    """Once per prefix: the URLs the app hands Twilio take their prefix from PUBLIC_BASE_URL,
+    so without it the caller's next request would miss the proxy's prefix."""
+    if prefix not in _PREFIXES_WARNED:
+        _PREFIXES_WARNED.add(prefix)
+        log.error(
+            "the proxy strips the path prefix %s (X-Forwarded-Prefix) but PUBLIC_BASE_URL is not "
+            "set, so the URLs handed to Twilio lack it: set PUBLIC_BASE_URL=https://<host>%s",
+            prefix,
+            prefix,
+        )
 
 
 # The pieces of a signed URL repeat from request to request: each is worked out once.

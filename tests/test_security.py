@@ -325,6 +325,25 @@ def test_a_prefix_stripped_by_a_trusted_proxy_is_in_the_signed_url(config):
     assert twilio.post("/voice", headers=headers | {"X-Forwarded-Prefix": ""}).status_code == 403
 
 
+def test_a_stripped_prefix_without_public_base_url_is_named_once(config, caplog):
+    """The URLs handed to Twilio take their prefix from PUBLIC_BASE_URL: say how to fix it."""
+    config["IVR_TRUSTED_PROXIES"] = 1
+    twilio = Twilio(create_app(config).test_client(), base="http://localhost/ivr-once")
+    for _ in range(3):
+        twilio.post("/voice", headers={"X-Forwarded-Prefix": "/ivr-once"})
+    hints = [r for r in caplog.records if "X-Forwarded-Prefix" in r.getMessage()]
+    assert len(hints) == 1
+    assert "set PUBLIC_BASE_URL=https://<host>/ivr-once" in hints[0].getMessage()
+
+
+def test_a_prefix_stripped_with_public_base_url_set(config):
+    config.update(IVR_TRUSTED_PROXIES=1, PUBLIC_BASE_URL="https://police.example/ivr")
+    client = create_app(config).test_client()
+    twilio = Twilio(client, base="https://police.example/ivr")
+    root = twilio.twiml("/voice", headers={"X-Forwarded-Prefix": "/ivr"})
+    assert root.find("Gather").get("action") == "/ivr/menu/language?attempt=1"
+
+
 def test_a_prefix_header_is_ignored_unless_proxies_are_trusted(config):
     client = create_app(config).test_client()
     forged = Twilio(client, base="http://localhost/ivr")
