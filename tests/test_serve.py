@@ -178,3 +178,67 @@ def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
     assert not any(line.startswith("1999-") for line in log.splitlines()), log
     assert "(call CA1\\n1999-01-01 00:00:00,000 ERROR ivr.voice: call CA1: forged" in log
     assert log.count("WARNING ivr.security: 403 /voice") == 1, log
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_journey_log_writes_under_gevent_workers(tmp_path: Path, database: str):
+    """The journey log's writer thread is a greenlet under gevent's monkey-patching: SQLite
+    writes inline, psycopg waits cooperatively. Every answered step reaches the database."""
+    from contextlib import nullcontext
+
+    from journey_support import PG_URL, postgres_schema
+
+    from ivr.journey import JourneyLog
+
+    if database == "postgresql" and not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    where = (
+        postgres_schema() if database == "postgresql" else nullcontext(f"sqlite:///{tmp_path}/j.db")
+    )
+    with where as url:
+        port = _free_port()
+        env = os.environ | {
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_MENU_FILE": str(MENU),
+            "IVR_ALLOW_UNSIGNED": "",
+            "PUBLIC_BASE_URL": "",
+            "IVR_LOG_LEVEL": "WARNING",
+            "IVR_WORKER_CLASS": "",
+            "DATABASE_URL": url,
+        }
+        command = [sys.executable, "-m", "ivr", "serve", "--port", str(port), "-w", "2"]
+        proc = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+        sids = [f"CA{i:032d}" for i in range(1, 5)]
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            for sid in sids:
+                for path, extra in [("/voice", {}), ("/menu/language?attempt=1", {"Digits": "1"})]:
+                    form = {"CallSid": sid, "From": "+447700900123", **extra}
+                    signature = RequestValidator(TOKEN).compute_signature(base + path, form)
+                    while True:
+                        try:
+                            answer = requests.post(
+                                base + path,
+                                data=form,
+                                headers={"X-Twilio-Signature": signature},
+                                timeout=5,
+                            )
+                            break
+                        except requests.ConnectionError:
+                            assert proc.poll() is None and time.monotonic() < deadline
+                            time.sleep(0.2)
+                    assert answer.status_code == 200
+        finally:
+            proc.terminate()  # SIGTERM: each worker writes what it still holds
+            _, err = proc.communicate(timeout=30)
+        assert b"Traceback" not in err, err.decode(errors="replace")
+        # No complaint about patching (gevent's MonkeyPatchWarning, psycopg's detection).
+        assert b"MonkeyPatch" not in err and b"monkey-patching" not in err, err.decode()
+        log = JourneyLog(url)
+        try:
+            for sid in sids:
+                kinds = [event.kind for event in log.journey(sid)]
+                assert kinds[:2] == ["call-start", "choice"], (sid, kinds)
+        finally:
+            log.close()
