@@ -6,6 +6,7 @@
 2. menu scale: a 10,000-node menu (bench.scale)
 3. served throughput and latency under gunicorn, ours beside the floor (bench.served; needs
    locust, the ``bench`` extra)
+4. slow clients: signed callers answered while connections trickle bytes (bench.slow_clients)
 
 Benchmarks report; they never fail on a number.
 """
@@ -30,7 +31,7 @@ def machine() -> str:
     except OSError:
         cpu = platform.processor() or cpu
     packages = ", ".join(
-        f"{name} {version(name)}" for name in ("Flask", "Werkzeug", "twilio", "gunicorn")
+        f"{name} {version(name)}" for name in ("Flask", "Werkzeug", "twilio", "gunicorn", "gevent")
     )
     return (
         f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()} "
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Fewer rounds, shorter runs.")
     args = parser.parse_args(argv)
-    from bench import cost, scale, served
+    from bench import cost, scale, served, slow_clients
 
     print(machine(), flush=True)
     print(flush=True)
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     scale.main([])
     print(flush=True)
     served.main(["--seconds", "5" if args.quick else "20"])
+    print(flush=True)
+    slow_clients.main(["--calls", "5" if args.quick else "20"])
     sys.stdout.flush()
 
 

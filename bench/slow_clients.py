@@ -223,4 +223,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from bench.__main__ import machine
+
+    print(machine(), flush=True)
     main()

@@ -161,30 +161,45 @@ def whole_body(app: Callable[..., Any], limit: int, seconds: float = BODY_SECOND
     """WSGI middleware: read the request body whole, within ``seconds``, before ``app`` runs.
 
     Under gevent a client trickling its body holds a greenlet, not a thread; this bounds how
-    long. A body over ``limit`` (the app's MAX_CONTENT_LENGTH) is not read: the app answers
-    413 from its Content-Length. A client too slow gets 408 and the connection is closed.
+    long. A body declared over ``limit`` (the app's MAX_CONTENT_LENGTH) is not read: the app
+    answers 413 from its Content-Length. A chunked body (no Content-Length; Twilio never sends
+    one) is read up to ``limit`` and refused with 413 beyond it. A client too slow gets 408.
     """
 
     def buffered(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = environ.get("CONTENT_LENGTH", "")
-        if length.isdigit() and 0 < int(length) <= limit:
-            try:
-                with gevent.Timeout(seconds):
-                    body = environ["wsgi.input"].read(int(length))
-            except gevent.Timeout:
-                log.warning(
-                    "408 %s: the client sent its body too slowly (over %s s); closed",
-                    environ.get("REMOTE_ADDR", "-"),
-                    seconds,
-                )
-                # Gunicorn then drains the rest of the body under its own deadline, fails, and
-                # closes the connection: the bytes left are never read as a request.
-                start_response("408 Request Timeout", [("Content-Length", "0")])
-                return [b""]
-            environ["wsgi.input"] = io.BytesIO(body)
+        if length.isdigit():
+            size = int(length)
+            if not 0 < size <= limit:
+                return app(environ, start_response)
+        elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            size = limit + 1
+        else:
+            return app(environ, start_response)
+        try:
+            with gevent.Timeout(seconds):
+                body = environ["wsgi.input"].read(size)
+        except gevent.Timeout:
+            log.warning(
+                "408 %s: the client sent its body too slowly (over %s s); closed",
+                environ.get("REMOTE_ADDR", "-"),
+                seconds,
+            )
+            # Gunicorn then drains the rest of the body under its own deadline, fails, and
+            # closes the connection: the bytes left are never read as a request.
+            return _answer(start_response, "408 Request Timeout")
+        if len(body) > limit:
+            return _answer(start_response, "413 Request Entity Too Large")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         return app(environ, start_response)
 
     return buffered
+
+
+def _answer(start_response: Callable[..., Any], status: str) -> list[bytes]:
+    start_response(status, [("Content-Length", "0")])
+    return [b""]
 
 
 class Server(BaseApplication):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -242,3 +243,56 @@ def test_the_journey_log_writes_under_gevent_workers(tmp_path: Path, database: s
                 assert kinds[:2] == ["call-start", "choice"], (sid, kinds)
         finally:
             log.close()
+
+
+class _Trickle(io.RawIOBase):
+    """A request body arriving a byte per (gevent) second."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        import gevent
+
+        out = b""
+        while self.data and (size < 0 or len(out) < size):
+            gevent.sleep(1)
+            out, self.data = out + self.data[:1], self.data[1:]
+        return out
+
+
+def _through_whole_body(environ: dict, limit: int = 100, seconds: float = 5):
+    from ivr.serve import whole_body
+
+    seen = {}
+
+    def app(environ, start_response):
+        seen["body"] = environ["wsgi.input"].read()
+        seen["length"] = environ.get("CONTENT_LENGTH")
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    statuses = []
+    body = b"".join(whole_body(app, limit, seconds)(environ, lambda s, h: statuses.append(s)))
+    return statuses[0], body, seen
+
+
+def test_the_body_is_read_whole_before_the_app_runs():
+    form = b"CallSid=CA1&Digits=1"
+    environ = {"CONTENT_LENGTH": str(len(form)), "wsgi.input": io.BytesIO(form + b"EXTRA")}
+    assert _through_whole_body(environ) == ("200 OK", b"ok", {"body": form, "length": "20"})
+    # Chunked (no Content-Length): read up to the limit, refused beyond it.
+    chunked = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(form)}
+    assert _through_whole_body(chunked) == ("200 OK", b"ok", {"body": form, "length": "20"})
+    big = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(b"x" * 101)}
+    assert _through_whole_body(big)[0].startswith("413 ")
+    # Declared over the limit: left to the app (Flask answers 413 without reading it).
+    over = {"CONTENT_LENGTH": "101", "wsgi.input": io.BytesIO(b"x" * 101)}
+    assert _through_whole_body(over)[2]["body"] == b"x" * 101
+
+
+def test_a_body_slower_than_the_deadline_is_refused_with_408(caplog):
+    slow = {"CONTENT_LENGTH": "20", "wsgi.input": _Trickle(b"CallSid=CA1&Digits=1")}
+    status, body, seen = _through_whole_body(slow, seconds=2.5)
+    assert (status, body, seen) == ("408 Request Timeout", b"", {})
+    assert "sent its body too slowly" in caplog.text
