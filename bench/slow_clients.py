@@ -138,7 +138,7 @@ def signed_voice(host: str, port: int, token: str = TOKEN, timeout: float = 10.0
 @dataclass
 class Round:
     clients: int
-    still_open: int
+    cut_off: int
     latencies: list[float | None]
 
     @property
@@ -149,11 +149,11 @@ class Round:
         ok = self.answered
         if not ok:
             return (
-                f"{self.clients:>7} {self.still_open:>6} {0:>4}/{len(self.latencies):<4} "
+                f"{self.clients:>7} {self.cut_off:>7} {0:>4}/{len(self.latencies):<4} "
                 f"{'-':>8} {'-':>8}"
             )
         return (
-            f"{self.clients:>7} {self.still_open:>6} {len(ok):>4}/{len(self.latencies):<4} "
+            f"{self.clients:>7} {self.cut_off:>7} {len(ok):>4}/{len(self.latencies):<4} "
             f"{statistics.median(ok) * 1000:>8.1f} {max(ok) * 1000:>8.1f}"
         )
 
@@ -166,21 +166,27 @@ def measure_against(
     every: float = 2.0,
     settle: float = 5.0,
     timeout: float = 10.0,
+    cut_within: float = 15.0,
 ) -> Round:
-    """Open ``clients`` slow connections, let them trickle for ``settle`` seconds, then make
-    ``calls`` signed calls one after another."""
+    """Open ``clients`` slow connections, let them trickle for ``settle`` seconds, make
+    ``calls`` signed calls one after another, then count how many slow connections the server
+    cut off within ``cut_within`` seconds of their start."""
     with Trickle(host, port, clients, every=every) as trickle:
+        started = time.monotonic()
         time.sleep(settle)
         latencies = [signed_voice(host, port, timeout=timeout) for _ in range(calls)]
-        return Round(clients, trickle.open_now, latencies)
+        while trickle.closed_by_server < clients and time.monotonic() - started < cut_within:
+            time.sleep(0.5)
+        return Round(clients, trickle.closed_by_server, latencies)
 
 
 def report(rounds: list[Round], workers: int, threads: int, worker_class: str) -> str:
     lines = [
         f"Slow clients: `ivr serve` {workers} workers ({worker_class}"
         + (f", {threads} threads" if worker_class == "gthread" else "")
-        + "), connections trickling a byte every 2 s; signed POST /voice on a new connection",
-        f"{'clients':>7} {'open':>6} {'answered':>9} {'p50 ms':>8} {'max ms':>8}",
+        + "), connections trickling a byte every 2 s; signed POST /voice on a new connection;"
+        + " cut off: slow connections the server closed within 15 s",
+        f"{'clients':>7} {'cut off':>7} {'answered':>9} {'p50 ms':>8} {'max ms':>8}",
     ]
     lines += [r.line() for r in rounds]
     return "\n".join(lines)

@@ -181,6 +181,7 @@ def local_client(environ: dict[str, Any]) -> bool:
 
 
 def loopback(address: str) -> bool:
+    """Whether ``address`` (REMOTE_ADDR) is a loopback address, IPv4, IPv6 or IPv4-mapped."""
     try:
         ip = ip_address(address)
     except ValueError:
@@ -190,7 +191,12 @@ def loopback(address: str) -> bool:
 
 
 def relayed(environ: dict[str, Any]) -> bool:
+    """Whether a proxy or tunnel relayed the request (it says so in a forwarding header)."""
     return any(name in environ for name in FORWARDING_HEADERS)
+
+
+# Where an app keeps its refusal-log throttle (per app, so tests and apps do not share one).
+THROTTLE = "ivr.security.refusals"
 
 
 def refuse(status: int, message: str, *args: Any) -> NoReturn:
@@ -207,9 +213,6 @@ def refuse(status: int, message: str, *args: Any) -> NoReturn:
             args = (*args, left_out, source)
         log.warning(message, *args)
     abort(status)
-
-
-THROTTLE = "ivr.security.refusals"
 
 
 def require_twilio_signature(view: F) -> F:
