@@ -58,9 +58,13 @@ class Escaped:
 
 class EscapeControl(logging.Filter):
     """Escape control characters in every record's arguments (and in a message logged without
-    arguments, which may have been built from request data)."""
+    arguments, which may have been built from request data). A traceback keeps its lines, each
+    indented and escaped, so an exception's message cannot start a line of its own either."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:
+            text = _TRACEBACKS.formatException(record.exc_info)
+            record.exc_text = "\n".join("  " + escape(line) for line in text.splitlines())
         args = record.args
         if args:
             if isinstance(args, dict):
@@ -72,6 +76,9 @@ class EscapeControl(logging.Filter):
         else:
             record.msg = Escaped(record.msg)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def _wrap(value: object) -> object:

@@ -110,6 +110,10 @@ def gunicorn_options(
         # signature is checked against, and with proxies on, ProxyFix does the job.
         "forwarded_allow_ips": "",
         "proxy_allow_ips": "",
+        # Gunicorn 25+ opens a control socket at one path per user ($HOME/.gunicorn): a second
+        # instance on the machine (another port, as the scaling section runs) would take it
+        # over. Nothing here uses it.
+        "control_socket_disable": True,
     }
     if access_log:
         options["accesslog"] = "-"

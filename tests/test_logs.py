@@ -42,6 +42,21 @@ def test_arguments_are_escaped_and_the_message_keeps_its_own_lines():
     assert record.getMessage() == "refused.\nCA1\\nERROR x ('a\\nb', 5)"
 
 
+def test_a_traceback_keeps_its_lines_but_cannot_start_one():
+    try:
+        raise ValueError("bad node\n" + FORGED)
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("ivr", 40, __file__, 1, "failed", None, sys.exc_info())
+    EscapeControl().filter(record)
+    text = logging.Formatter(FORMAT).format(record)
+    lines = text.splitlines()
+    assert lines[1] == "  Traceback (most recent call last):"
+    # The exception message's second line stays a line, indented like the rest.
+    assert lines[-2:] == ["  ValueError: bad node", "  " + FORGED]
+
+
 def test_objects_and_messages_without_arguments_are_escaped():
     class Line:
         def __str__(self) -> str:

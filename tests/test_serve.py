@@ -81,6 +81,7 @@ def test_gunicorn_gets_the_settings():
     assert gevent.cfg.worker_class is WebhookWorker
     # Forwarded headers are the app's business (IVR_TRUSTED_PROXIES, ProxyFix), not gunicorn's.
     assert gevent.cfg.forwarded_allow_ips == []
+    assert gevent.cfg.control_socket_disable is True  # one per user: instances would share it
 
 
 def test_serve_refuses_a_broken_menu(tmp_path: Path):
