@@ -297,3 +297,19 @@ def test_a_body_slower_than_the_deadline_is_refused_with_408(caplog):
     status, body, seen = _through_whole_body(slow, seconds=2.5)
     assert (status, body, seen) == ("408 Request Timeout", b"", {})
     assert "sent its body too slowly" in caplog.text
+
+
+def test_serve_chooses_the_worker_class(monkeypatch):
+    from click.testing import CliRunner
+
+    seen = {}
+    monkeypatch.setattr(Server, "run", lambda self: seen.update(self.options))
+    env = {"IVR_MENU_FILE": str(MENU), "IVR_WORKERS": "", "IVR_WORKER_CLASS": "", "IVR_PHONE": ""}
+    result = CliRunner().invoke(cli, ["serve", "-w", "2"], env=env)
+    assert result.exit_code == 0, result.output
+    assert seen["worker_class"] == GEVENT_WORKER
+    assert "2 gevent workers (up to 1000 connections each)" in result.output
+    result = CliRunner().invoke(cli, ["serve", "-w", "2", "-k", "gthread", "-t", "4"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (seen["worker_class"], seen["threads"]) == ("gthread", 4)
+    assert "2 workers x 4 threads (gthread)" in result.output
