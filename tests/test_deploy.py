@@ -137,9 +137,9 @@ def plain_gunicorn(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.post(f"http://127.0.0.1:{port}/status", timeout=2)
+                requests.post(f"http://127.0.0.1:{port}/status", timeout=5)
                 return port
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert proc.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
 

@@ -144,7 +144,7 @@ def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
                     url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5
                 )
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
@@ -227,7 +227,7 @@ def test_the_journey_log_writes_under_gevent_workers(tmp_path: Path, database: s
                                 timeout=5,
                             )
                             break
-                        except requests.ConnectionError:
+                        except (requests.ConnectionError, requests.Timeout):
                             assert proc.poll() is None and time.monotonic() < deadline
                             time.sleep(0.2)
                     assert answer.status_code == 200
