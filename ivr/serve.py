@@ -8,9 +8,8 @@ by a client that sends its request a byte at a time, so thirty such connections 
 caller, and they need no credentials. ``ivr serve`` therefore runs gevent workers: a waiting
 connection costs a greenlet, not a thread, and each request is read whole, within deadlines
 (headers within the keep-alive time, the body within :data:`BODY_SECONDS`), before the app
-sees it. The app's own threads (the call log's writer, the journey log's writer) become
-greenlets under gevent's monkey-patching; psycopg waits cooperatively under it, and SQLite's
-short writes run inline.
+sees it. gevent patches the network only (:meth:`WebhookWorker.patch`): the app's own threads
+(the call log's writer, the journey log's writer, the softphone's calls) stay OS threads.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import gevent
+import gevent.monkey
+import gevent.socket
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -149,11 +150,26 @@ class WebhookWorker(GeventWorker):
     """
 
     def patch(self) -> None:
+        """gevent for the network only: sockets, DNS, ``time.sleep``, ssl, signals.
+
+        ``threading``, ``queue`` and ``select`` stay as they are. The app's threads (the call
+        log's and the journey log's writers, the softphone's calls) remain OS threads, so their
+        blocking work (SQLite, psycopg) runs beside the requests, the GIL released, as it did
+        under gthread workers, rather than stopping every greenlet of the worker while it runs
+        (that halved throughput: see README, "Slow clients"). With ``select`` unpatched,
+        psycopg waits in C rather than cooperatively, so a request greenlet never waits for a
+        pooled connection that another greenlet of the same thread holds.
+        """
         # The master (the ``ivr`` command) imports twilio and requests, which import ``ssl``;
         # no TLS context exists before the fork, so gevent's warning about that is noise.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", gevent.monkey.MonkeyPatchWarning)
-            super().patch()
+            gevent.monkey.patch_all(thread=False, queue=False, select=False)
+        # As gunicorn's GeventWorker.patch: the listening sockets, as gevent sockets.
+        self.sockets = [
+            gevent.socket.socket(s.FAMILY, gevent.socket.SOCK_STREAM, fileno=s.sock.detach())
+            for s in self.sockets
+        ]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
