@@ -156,7 +156,7 @@ class WebhookWorker(GeventWorker):
         log's and the journey log's writers, the softphone's calls) remain OS threads, so their
         blocking work (SQLite, psycopg) runs beside the requests, the GIL released, as it did
         under gthread workers, rather than stopping every greenlet of the worker while it runs
-        (that halved throughput: see README, "Slow clients"). With ``select`` unpatched,
+        (that halved throughput: see README, "Production serving"). With ``select`` unpatched,
         psycopg waits in C rather than cooperatively, so a request greenlet never waits for a
         pooled connection that another greenlet of the same thread holds.
         """
