@@ -8,6 +8,7 @@
    locust, the ``bench`` extra)
 4. call scripts: 200 scenarios in-process, one after another, on threads, in processes
    (bench.scripts)
+5. slow clients: signed callers answered while connections trickle bytes (bench.slow_clients)
 
 Benchmarks report; they never fail on a number.
 """
@@ -32,7 +33,7 @@ def machine() -> str:
     except OSError:
         cpu = platform.processor() or cpu
     packages = ", ".join(
-        f"{name} {version(name)}" for name in ("Flask", "Werkzeug", "twilio", "gunicorn")
+        f"{name} {version(name)}" for name in ("Flask", "Werkzeug", "twilio", "gunicorn", "gevent")
     )
     return (
         f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()} "
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Fewer rounds, shorter runs.")
     args = parser.parse_args(argv)
-    from bench import cost, scale, scripts, served
+    from bench import cost, scale, scripts, served, slow_clients
 
     print(machine(), flush=True)
     print(flush=True)
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     served.main(["--seconds", "5" if args.quick else "20"])
     print(flush=True)
     scripts.main(["--rounds", "1" if args.quick else "3"])
+    slow_clients.main(["--calls", "5" if args.quick else "20"])
     sys.stdout.flush()
 
 

@@ -42,15 +42,20 @@ def start_server(
     log: Path,
     log_level: str = "WARNING",
     menu_file: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``ivr serve`` (kind "ours") or the floor (kind "floor") on 127.0.0.1:port."""
-    env = os.environ | {
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "IVR_ALLOW_UNSIGNED": "",
-        "PUBLIC_BASE_URL": "",
-        "IVR_LOG_LEVEL": log_level,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = (
+        os.environ
+        | (extra_env or {})
+        | {
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_ALLOW_UNSIGNED": "",
+            "PUBLIC_BASE_URL": "",
+            "IVR_LOG_LEVEL": log_level,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     if menu_file:
         env["IVR_MENU_FILE"] = menu_file
     module = ["ivr", "serve"] if kind == "ours" else ["bench.floor"]
@@ -182,7 +187,13 @@ def run_locust(
 
 
 def measure(
-    seconds: int, users: int, workers: int, threads: int, mode: str = "calls", rounds: int = 2
+    seconds: int,
+    users: int,
+    workers: int,
+    threads: int,
+    mode: str = "calls",
+    rounds: int = 2,
+    worker_class: str = "gevent",
 ) -> list[LoadResult]:
     """Both servers up at once; locust alternates between them in ``rounds`` short runs
     (ours, floor, floor, ours, ...), so load from elsewhere on the machine falls on both."""
@@ -194,7 +205,11 @@ def measure(
             for kind in ("ours", "floor"):
                 port = free_port()
                 log = workdir / f"{kind}.log"
-                servers[kind] = (port, start_server(kind, port, workers, threads, log))
+                env = {"IVR_WORKER_CLASS": worker_class}
+                servers[kind] = (
+                    port,
+                    start_server(kind, port, workers, threads, log, extra_env=env),
+                )
             per_round = max(3, seconds // rounds)
             for i in range(rounds):
                 order = ("ours", "floor") if i % 2 == 0 else ("floor", "ours")
@@ -215,7 +230,12 @@ def measure(
 
 
 def report(
-    results: list[LoadResult], workers: int, threads: int, users: int, mode: str = "calls"
+    results: list[LoadResult],
+    workers: int,
+    threads: int,
+    users: int,
+    mode: str = "calls",
+    worker_class: str = "gevent",
 ) -> str:
     who = (
         "virtual callers (simulator interpreter, whole random calls)"
@@ -223,7 +243,9 @@ def report(
         else "users posting the three signed webhooks"
     )
     lines = [
-        f"Served ({mode}): gunicorn {workers} workers x {threads} threads on 127.0.0.1, "
+        f"Served ({mode}): gunicorn {workers} {worker_class} workers"
+        + (f" x {threads} threads" if worker_class != "gevent" else "")
+        + " on 127.0.0.1, "
         f"{users} locust {who}, on the same machine",
         f"{'server':<9} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'requests':>9} {'errors':>6} {'calls':>6} {'call errs':>9}",
@@ -251,15 +273,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-t", "--threads", type=int, default=2)
     parser.add_argument("--mode", choices=["calls", "webhooks", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=4, help="Alternations (seconds split).")
+    parser.add_argument("-k", "--worker-class", default="gevent", help="gevent, gthread, sync")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("locust") is None:
         print("bench.served needs locust: pip install -e '.[bench]'", file=sys.stderr)
         return
     for mode in ("calls", "webhooks") if args.mode == "both" else (args.mode,):
         results = measure(
-            args.seconds, args.users, args.workers, args.threads, mode, rounds=args.rounds
+            args.seconds,
+            args.users,
+            args.workers,
+            args.threads,
+            mode,
+            rounds=args.rounds,
+            worker_class=args.worker_class,
         )
-        print(report(results, args.workers, args.threads, args.users, mode))
+        print(report(results, args.workers, args.threads, args.users, mode, args.worker_class))
 
 
 if __name__ == "__main__":

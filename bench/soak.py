@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.served import free_port, run_locust, start_server, stop_server
-from ivr.webhooks.serve import default_workers
+from ivr.webhooks.serve import default_workers, gunicorn_options, worker_description
 
 ROUTES = (
     "/voice",
@@ -51,7 +51,8 @@ def soak(users: int, seconds: int, workers: int, threads: int) -> bool:
     lost = result.status_ok - len(counted)
     print(
         f"Soak: {users} concurrent virtual callers for {seconds} s against ivr serve "
-        f"({workers} workers x {threads} threads) on 127.0.0.1"
+        f"({worker_description(gunicorn_options(workers=workers, threads=threads))}) "
+        "on 127.0.0.1"
     )
     print(
         f"  requests {result.requests} ({result.rps:.0f}/s), failed {result.failures}; "

@@ -84,6 +84,16 @@ def _moment(raw: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/London"))
 
 
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+
+
+def _worker_class(raw: str) -> str:
+    kind = raw.strip().lower()
+    if kind not in WORKER_CLASSES:
+        raise ValueError(f"must be one of {', '.join(WORKER_CLASSES)}, not {kind!r}")
+    return kind
+
+
 def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -164,6 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORT", _whole, 5000),
     Setting("IVR_WORKERS", _positive, None),
     Setting("IVR_THREADS", _positive, None),
+    Setting("IVR_WORKER_CLASS", _worker_class, "gevent"),
     Setting("IVR_MAX_BODY_BYTES", _whole, 64 * 1024, key="MAX_CONTENT_LENGTH"),
     Setting("IVR_LOG_LEVEL", _upper, "INFO"),
     Setting("IVR_ALLOW_UNSIGNED", _flag, False),

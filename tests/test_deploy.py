@@ -11,7 +11,8 @@ from twilio.request_validator import RequestValidator
 from ivr import create_app
 from ivr.account.provision import signed_test_request, voice_params
 
-MENU = str(Path(__file__).resolve().parent.parent / "menus.json")
+ROOT = Path(__file__).resolve().parent.parent
+MENU = str(ROOT / "menus.json")
 TOKEN = "deploy-token"
 PUBLIC = "https://ivr.example.org"
 
@@ -97,3 +98,79 @@ def test_ivr_twilio_check_round_trip_against_the_real_app(app_token, ok):
     if not ok:
         assert trip.status == 403
         assert "rejected the signature" in trip.detail
+
+
+# -- plain `gunicorn webhooks:app` from the checkout, as in the systemd recipe ----------------
+
+
+@pytest.fixture
+def plain_gunicorn(tmp_path):
+    """``gunicorn webhooks:app`` run from the checkout (so it reads ./gunicorn.conf.py)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    processes = []
+
+    def start(**env: str) -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        environ = os.environ | {
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_MENU_FILE": MENU,
+            "IVR_ALLOW_UNSIGNED": "",
+            "PUBLIC_BASE_URL": "",
+            "IVR_TRUSTED_PROXIES": "0",
+            "IVR_LOG_LEVEL": "WARNING",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+            **env,
+        }
+        command = [sys.executable, "-m", "gunicorn", "webhooks:app", "-b", f"127.0.0.1:{port}"]
+        log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(
+            command + ["-w", "1"], env=environ, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        processes.append((proc, log))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.post(f"http://127.0.0.1:{port}/status", timeout=5)
+                return port
+            except (requests.ConnectionError, requests.Timeout):
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+
+    yield start
+    for proc, log in processes:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    for path in tmp_path.glob("gunicorn-*.log"):
+        text = path.read_text(errors="replace")
+        assert "Traceback" not in text, text
+
+
+def test_plain_gunicorn_runs_our_workers_and_trusts_no_forwarded_header(plain_gunicorn, tmp_path):
+    port = plain_gunicorn()
+    url = f"http://127.0.0.1:{port}/voice"
+    params, signature = signed(url)
+    assert requests.post(url, data=params, headers={"X-Twilio-Signature": signature}).ok
+    # gunicorn's own default trusts X-Forwarded-Proto from 127.0.0.1; gunicorn.conf.py does not.
+    _, https = signed(url.replace("http:", "https:"))
+    headers = {"X-Twilio-Signature": https, "X-Forwarded-Proto": "https"}
+    assert requests.post(url, data=params, headers=headers).status_code == 403
+    log = next(tmp_path.glob("gunicorn-*.log")).read_text()
+    assert "Using worker: ivr.webhooks.serve.WebhookWorker" in log
+
+
+def test_plain_gunicorn_in_unsigned_mode_answers_only_this_machine(plain_gunicorn):
+    """The issue's ``IVR_ALLOW_UNSIGNED=1 gunicorn webhooks:app``: a request relayed from
+    elsewhere (by a tunnel or proxy on this machine) is refused; this machine is served."""
+    port = plain_gunicorn(IVR_ALLOW_UNSIGNED="1", TWILIO_AUTH_TOKEN="")
+    url = f"http://127.0.0.1:{port}/voice"
+    assert requests.post(url, data={"CallSid": "CA1"}).status_code == 200
+    relayed = {"X-Forwarded-For": "198.51.100.7"}
+    assert requests.post(url, data={"CallSid": "CA1"}, headers=relayed).status_code == 403

@@ -86,7 +86,14 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
     "--threads",
     type=click.IntRange(1),
     default=None,
-    help="Threads per worker (default IVR_THREADS, else 2).",
+    help="Threads per worker, with --worker-class gthread (default IVR_THREADS, else 2).",
+)
+@click.option(
+    "-k",
+    "--worker-class",
+    type=click.Choice(["gevent", "gthread", "sync"]),
+    default=None,
+    help="gevent (default, IVR_WORKER_CLASS): slow clients cannot hold a worker.",
 )
 @click.option(
     "--menu", "menu_file", type=click.Path(dir_okay=False), help="Menu file (IVR_MENU_FILE)."
@@ -97,6 +104,7 @@ def serve(
     port: int | None,
     workers: int | None,
     threads: int | None,
+    worker_class: str | None,
     menu_file: str | None,
     access_log: bool,
 ) -> None:
@@ -104,7 +112,9 @@ def serve(
 
     Any worker serves any step of any call (the call's state is in the URLs). The menu is
     checked before the workers start, and a broken one stops the server from starting.
-    Put a TLS proxy (or a tunnel) in front; set PUBLIC_BASE_URL to the URL Twilio calls.
+    Its gevent workers read each request whole before the app sees it, so clients that
+    trickle bytes cannot starve callers. Put a TLS proxy (or a tunnel) in front; set
+    PUBLIC_BASE_URL to the URL Twilio calls.
 
     Example:
 
@@ -112,7 +122,7 @@ def serve(
     """
     from ..menu import load_menu
     from ..webhooks.app import create_app
-    from ..webhooks.serve import Server, gunicorn_options
+    from ..webhooks.serve import Server, gunicorn_options, worker_description
 
     overrides = {"IVR_MENU_FILE": menu_file} if menu_file else {}
     config = settings.load(overrides)
@@ -124,7 +134,7 @@ def serve(
         click.echo("IVR_PHONE is on: one worker, so the softphone sees all its calls", err=True)
         workers, threads = 1, threads or 8
     options = gunicorn_options(
-        host or config["HOST"], port or config["PORT"], workers, threads, access_log, env={}
+        host, port, workers, threads, access_log, config=config, worker_class=worker_class
     )
     if config["IVR_ALLOW_UNSIGNED"]:
         raise click.ClickException(
@@ -134,8 +144,8 @@ def serve(
     if not config["TWILIO_AUTH_TOKEN"]:
         click.echo("warning: TWILIO_AUTH_TOKEN is not set: every webhook will answer 403", err=True)
     click.echo(
-        f"ivr101 on {options['bind'][0]}: {options['workers']} workers x "
-        f"{options['threads']} threads, menu {config['IVR_MENU_FILE']}",
+        f"ivr101 on {options['bind'][0]}: {worker_description(options)}, "
+        f"menu {config['IVR_MENU_FILE']}",
         err=True,
     )
     # Each worker builds its own app with the same overrides (nothing shared across a fork).

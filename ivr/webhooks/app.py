@@ -19,6 +19,7 @@ from flask import Flask
 from .. import settings as settings_
 from ..errors import ConfigError
 from ..events import LogRecorder, Recorder, Recorders
+from ..logs import setup as setup_logging
 from ..menu import load_menu
 from .request import WebhookRequest
 from .roster import QueueRoster
@@ -74,6 +75,13 @@ def create_app(
             "IVR_ALLOW_UNSIGNED",
             "cannot be on while PUBLIC_BASE_URL is set (the app is reachable from the "
             "internet); set TWILIO_AUTH_TOKEN and let Twilio sign its requests",
+        )
+    if app.config["IVR_ALLOW_UNSIGNED"] and app.config["IVR_TRUSTED_PROXIES"]:
+        # Requests through a proxy come from elsewhere; unsigned mode answers only this machine.
+        raise ConfigError(
+            "IVR_ALLOW_UNSIGNED",
+            "cannot be on while IVR_TRUSTED_PROXIES is set (requests come through a proxy); "
+            "unsigned requests are answered only from this machine",
         )
 
     from ..twiml.routes import UrlRoutes
@@ -176,9 +184,4 @@ def _journey_wanted(config: Mapping[str, Any], given: Mapping[str, Any]) -> bool
 
 
 def _logging(level: str) -> None:
-    root = logging.getLogger("ivr")
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
-    if not logging.getLogger().handlers and not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+    setup_logging(level)  # control characters from requests escaped (ivr/logs.py)

@@ -8,13 +8,15 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from hashlib import sha1
-from typing import Any, TypeVar
-from urllib.parse import quote, urlparse, urlsplit
+from ipaddress import ip_address
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from flask import Request, abort, current_app, request
-from twilio.request_validator import add_port, remove_port
 from werkzeug.datastructures import MultiDict
 from werkzeug.sansio.utils import get_current_url
+
+from ..logs import Throttle
 
 log = logging.getLogger("ivr.security")
 
@@ -36,12 +38,36 @@ def signed_url(req: Request, public_base_url: str | None) -> str:
     query = environ.get("QUERY_STRING", "")
     raw = path + (f"?{query}" if query else "")
     if not public_base_url:
+        # Behind a proxy that strips a path prefix and says so (X-Forwarded-Prefix, trusted
+        # through IVR_TRUSTED_PROXIES), the prefix is in SCRIPT_NAME and not in the raw path.
+        script = environ.get("SCRIPT_NAME", "")
+        if script and script != "/":
+            prefix = _quoted_path(script.rstrip("/"))
+            if not raw.startswith(prefix + "/"):
+                raw = prefix + raw
+                _warn_prefix(prefix)
         return _origin(req.scheme, req.host) + raw
     origin, prefix = _public_base(public_base_url)
     # A proxy may pass the public path prefix through (SCRIPT_NAME) or strip it.
     if prefix and not raw.startswith(prefix + "/"):
         return origin + prefix + raw
     return origin + raw
+
+
+_PREFIXES_WARNED: set[str] = set()
+
+
+def _warn_prefix(prefix: str) -> None:
+    """Once per prefix: the URLs the app hands Twilio take their prefix from PUBLIC_BASE_URL,
+    so without it the caller's next request would miss the proxy's prefix."""
+    if prefix not in _PREFIXES_WARNED:
+        _PREFIXES_WARNED.add(prefix)
+        log.error(
+            "the proxy strips the path prefix %s (X-Forwarded-Prefix) but PUBLIC_BASE_URL is not "
+            "set, so the URLs handed to Twilio lack it: set PUBLIC_BASE_URL=https://<host>%s",
+            prefix,
+            prefix,
+        )
 
 
 # The pieces of a signed URL repeat from request to request: each is worked out once.
@@ -73,15 +99,19 @@ def _public_base(public_base_url: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=1024)
 def _url_variants(url: str) -> tuple[str, ...]:
-    """The URLs twilio-python's ``RequestValidator.validate`` tries, ``url``'s own form first.
+    """``url`` as built, then the same URL with its port removed, or with the scheme's default
+    port (443 for https, else 80) added when it has none.
 
-    Twilio's back end signs some URLs with the port and some without, so both are accepted.
+    Twilio's back end signs some URLs with the port and some without, so twilio-python's
+    ``RequestValidator.validate`` accepts either; so does this (tested against it).
     """
-    parsed = urlparse(url)
-    variants = [remove_port(parsed), add_port(parsed)]
-    if variants[1] == url:
-        variants.reverse()
-    return tuple(dict.fromkeys(variants))
+    scheme, netloc, path, query, fragment = urlsplit(url)
+    host, colon, port = netloc.rpartition(":")
+    if colon and port.isdigit():
+        other = host  # "[::1]:8080" -> "[::1]"; in "[::1]" alone "1]" is no port
+    else:
+        other = f"{netloc}:{443 if scheme == 'https' else 80}"
+    return (url, urlunsplit((scheme, other, path, query, fragment)))
 
 
 @lru_cache(maxsize=16)
@@ -125,38 +155,107 @@ def valid_signature(
     return False
 
 
+# Headers a proxy or tunnel adds (ngrok, cloudflared, nginx, CDNs): a request carrying one came
+# from elsewhere, whatever address it arrives from.
+FORWARDING_HEADERS = (
+    "HTTP_FORWARDED",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_REAL_IP",
+    "HTTP_CF_CONNECTING_IP",
+    "HTTP_TRUE_CLIENT_IP",
+)
+
+
+def local_client(environ: dict[str, Any]) -> bool:
+    """Whether the request came from this machine: a loopback peer, not relayed by a proxy
+    or tunnel (those run on this machine too, so the peer alone does not tell).
+
+    A request with no REMOTE_ADDR at all never crossed a network: every server sets it, and
+    only an in-process caller (the simulator, the softphone) leaves it out.
+    """
+    if "REMOTE_ADDR" not in environ:
+        return not relayed(environ)
+    return loopback(environ["REMOTE_ADDR"]) and not relayed(environ)
+
+
+def loopback(address: str) -> bool:
+    """Whether ``address`` (REMOTE_ADDR) is a loopback address, IPv4, IPv6 or IPv4-mapped."""
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False  # a Unix socket, or no address: not known to be local
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def relayed(environ: dict[str, Any]) -> bool:
+    """Whether a proxy or tunnel relayed the request (it says so in a forwarding header)."""
+    return any(name in environ for name in FORWARDING_HEADERS)
+
+
+# Where an app keeps its refusal-log throttle (per app, so tests and apps do not share one).
+THROTTLE = "ivr.security.refusals"
+
+
+def refuse(status: int, message: str, *args: Any) -> NoReturn:
+    """Log why a request is refused (one line per client address per minute, with a count of
+    the lines left out) and answer ``status``."""
+    source = request.remote_addr or "-"
+    throttle = current_app.extensions.get(THROTTLE)
+    if throttle is None:
+        throttle = current_app.extensions.setdefault(THROTTLE, Throttle())
+    left_out = throttle(source)
+    if left_out is not None:
+        if left_out:
+            message += "; %d more refused from %s in the last minute were not logged"
+            args = (*args, left_out, source)
+        log.warning(message, *args)
+    abort(status)
+
+
 def require_twilio_signature(view: F) -> F:
-    """Answer 403 unless ``X-Twilio-Signature`` is valid for this request."""
+    """Answer 403 unless ``X-Twilio-Signature`` is valid for this request.
+
+    In unsigned mode (IVR_ALLOW_UNSIGNED, local testing) it answers 403 unless the client is
+    on this machine, whatever server runs the app.
+    """
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy look-up
+        req = request.itself()  # one proxy look-up (ivr.request.WebhookRequest)
         if req.method == "POST" and req.mimetype != FORM and (req.mimetype or req.content_length):
             # Twilio always posts a form; anything else would be read as no parameters.
-            log.warning("415 %s: a %r body is not a Twilio webhook", req.path, req.mimetype)
-            abort(415)
+            refuse(415, "415 %s: a %r body is not a Twilio webhook", req.path, req.mimetype)
         config = current_app.config
         if config["IVR_ALLOW_UNSIGNED"]:
-            return view(*args, **kwargs)
+            if local_client(req.environ):
+                return view(*args, **kwargs)
+            refuse(
+                403,
+                "403 %s: unsigned mode (IVR_ALLOW_UNSIGNED) answers only this machine, not %s%s",
+                req.path,
+                req.remote_addr or "-",
+                " (relayed by a proxy or tunnel)" if relayed(req.environ) else "",
+            )
         token = config["TWILIO_AUTH_TOKEN"]
         if not token:
-            log.error(
-                "403 %s: TWILIO_AUTH_TOKEN is not set, so no request can be verified", request.path
-            )
-            abort(403)
+            refuse(403, "403 %s: TWILIO_AUTH_TOKEN is not set, so no request is verified", req.path)
         url = signed_url(req, config["PUBLIC_BASE_URL"])
         params = req.form if req.method == "POST" else {}
         signature = req.environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not valid_signature(token, url, params, signature):
-            log.warning(
-                "403 %s: %s signature for %s (call %s); if Twilio is calling through a tunnel "
-                "or proxy, set PUBLIC_BASE_URL to the public base URL",
-                request.path,
+            refuse(
+                403,
+                "403 %s: %s signature for %s (call %s, from %s); if Twilio is calling through a "
+                "tunnel or proxy, set PUBLIC_BASE_URL to the public base URL",
+                req.path,
                 "invalid" if signature else "missing",
                 url,
-                request.form.get("CallSid", "-")[:64],
+                req.form.get("CallSid", "-")[:64],
+                req.remote_addr or "-",
             )
-            abort(403)
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
