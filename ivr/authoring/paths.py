@@ -17,6 +17,8 @@ from ..menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode
 from ..menu.routing import edges, reachable
 
 NO_ANSWER = "(no answer)"
+CLOCK = frozenset({"(open)", "(closed)"})
+"""Conditions the time of the call decides (hours nodes): a caller still gets there by keys."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ class Route:
     @property
     def by_keys_only(self) -> bool:
         return all(not k.startswith("(") for k in self.keys)
+
+    @property
+    def pressed(self) -> tuple[str, ...]:
+        """The keys the caller presses, without the conditions met on the way."""
+        return tuple(k for k in self.keys if not k.startswith("("))
+
+    @property
+    def by_keys(self) -> bool:
+        """Reached by pressing keys, at some time of day: nothing failed on the way (no
+        silence, no full queue, no failed transfer)."""
+        return all(not k.startswith("(") or k in CLOCK for k in self.keys)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,18 +118,21 @@ class _Walker:
         node_id: str,
         language: str,
         keys: tuple[str, ...],
-        path: tuple[str, ...],
+        path: tuple[tuple[str, str], ...],
         seconds: float,
         menus: int,
     ) -> None:
-        if node_id in path or node_id not in self.menu.nodes:
+        # A caller's place is the node and the language: choosing Welsh in a menu that leads
+        # back to itself is a new place (the menu again, in Welsh), not a loop.
+        if (node_id, language) in path or node_id not in self.menu.nodes:
             return  # a loop back (or a broken reference, which validation reports)
-        path = (*path, node_id)
+        path = (*path, (node_id, language))
         node = self.menu.node(node_id)
         menu = self.menu
 
         def arrive(label: str, extra: float) -> None:
-            self.routes.append(Route(node_id, label, keys, path, seconds + extra, menus, language))
+            nodes = tuple(n for n, _ in path)
+            self.routes.append(Route(node_id, label, keys, nodes, seconds + extra, menus, language))
 
         if isinstance(node, MessageNode):
             spent = self.said(node.say, language=language) * node.loop + node.pause
@@ -127,7 +143,8 @@ class _Walker:
             else:
                 self.visit(node.next, language, keys, path, seconds + spent, menus)
         elif isinstance(node, MenuNode):
-            # A language choice is not a level of the menu a caller has to find their way in.
+            # A language choice is not a level of the menu a caller has to find their way in,
+            # whether it is a menu of its own or one option among others.
             depth = 0 if menu.is_language_choice(node) else 1
             so_far = self.said(node.prompt, language=language)
             for option in node.options:
@@ -138,7 +155,7 @@ class _Walker:
                     (*keys, option.key),
                     path,
                     seconds + so_far,
-                    menus + depth,
+                    menus + (0 if option.language else depth),
                 )
             # The whole menu, the timeout and the "we did not hear" phrase, every attempt.
             whole = so_far + self.said(
