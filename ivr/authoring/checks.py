@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Problem
-from ..menu import HangupNode, HoursNode, Menu, MenuFile, MenuNode, load_menu
-from ..menu.loading import locate
+from ..menu import HangupNode, HoursNode, Menu, MenuFile, MenuNode, parse_menu
+from ..menu.loading import locate, read_menu_text
 from ..menu.model import Budget
 from ..menu.routing import edges
 from .paths import PathReport, Route, walk_paths
@@ -39,8 +39,12 @@ class Review:
 def review(path: str | Path) -> Review:
     """Load a menu file (raising :class:`~ivr.errors.MenuError` if it has errors) and gather
     its warnings: the loader's own and the caller-experience checks, in file order."""
-    menu = load_menu(path)
-    text = Path(path).read_text(encoding="utf-8")
+    return review_text(read_menu_text(path), str(Path(path)))
+
+
+def review_text(text: str, source: str) -> Review:
+    """:func:`review` of menu JSON ``text`` (``source`` names it in problems)."""
+    menu = parse_menu(text, source)
     found = menu.warnings + locate(text, experience(menu))
     unique = list(dict.fromkeys(found))
     return Review(menu, sorted(unique, key=lambda p: (p.line is None, p.line or 0, p.column or 0)))
@@ -95,6 +99,11 @@ def _quickest(routes: Iterable[Route]) -> dict[tuple[str, str], Route]:
     return best
 
 
+def _secs(seconds: float, limit: float) -> str:
+    """Seconds as a caller would count them, with the tenth that takes them over ``limit``."""
+    return f"{seconds:.0f}s" if round(seconds) > limit else f"{seconds:.1f}s"
+
+
 def _keys(route: Route) -> str:
     return " ".join(route.keys) or "none"
 
@@ -141,7 +150,7 @@ def _long_speech(menu: Menu, limit: float) -> list[Problem]:
                 found.append(
                     Problem(
                         f"nodes.{node_id}",
-                        f"{what} {seconds:.0f}s in {language}, longer than "
+                        f"{what} {_secs(seconds, limit)} in {language}, longer than "
                         f"{limit:g}s (defaults.checks.max_prompt_seconds)",
                     )
                 )
@@ -247,8 +256,8 @@ def _over_budget(menu: Menu, quickest: dict[tuple[str, str], Route]) -> list[Pro
             found.append(
                 Problem(
                     f"nodes.{destination}",
-                    f"{_who(menu, language)} listen {route.seconds:.0f}s before reaching it "
-                    f"(keys {_keys(route)}), over the {which} budget of {limit:g}s "
+                    f"{_who(menu, language)} listen {_secs(route.seconds, limit)} before "
+                    f"reaching it (keys {_keys(route)}), over the {which} budget of {limit:g}s "
                     f"(defaults.checks.{where}.{which})",
                 )
             )

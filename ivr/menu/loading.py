@@ -243,13 +243,17 @@ def _in_reading_order(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
 
-def load_menu(path: str | Path) -> Menu:
-    """Read and validate a menu file; raise :class:`MenuError` if it cannot be used."""
+def read_menu_text(path: str | Path) -> str:
+    """A menu file's text; raise :class:`MenuError` if it cannot be read as UTF-8."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise MenuError(str(p), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:
         raise MenuError(str(p), [Problem("", f"not UTF-8 text: {exc.reason}")]) from None
-    return parse_menu(text, str(p))
+
+
+def load_menu(path: str | Path) -> Menu:
+    """Read and validate a menu file; raise :class:`MenuError` if it cannot be used."""
+    return parse_menu(read_menu_text(path), str(Path(path)))

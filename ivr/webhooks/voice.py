@@ -18,13 +18,19 @@ from ..events import Kind
 from ..menu import Menu, MenuNode, QueueNode, Step, TransferNode, routing
 from ..numbers import mask
 from ..twiml import HANGUP, last_resort
-from .form import call_sid, caller, int_param, ivr, now, param, record, served, twiml
+from .form import call_sid, caller, int_param, ivr, now, param, record, twiml
 from .security import require_twilio_signature
 from .store import Served
 
 log = logging.getLogger("ivr.voice")
 
 bp = Blueprint("voice", __name__)
+
+
+def served() -> Served:
+    """The menu this call is on: the draft when its URLs say ``menu=draft`` (a test caller's
+    call), else the published menu."""
+    return ivr().menus.for_call(param(request.args, "menu"))
 
 
 def language(menu: Menu) -> str:
@@ -53,15 +59,12 @@ def moved(s: Served, node_id: str, lang: str) -> Response:
 @require_twilio_signature
 def voice() -> Response:
     """Answer a new call with the start node (after any announcements that are on)."""
-    s = served()
+    s, test = ivr().menus.for_new_call(caller())
     lang = s.menu.defaults.language
-    record(
-        Kind.CALL_START,
-        node=s.menu.start,
-        language=lang,
-        caller=caller(),
-        detail={"to": param(request.form, "To")[:32]},
-    )
+    detail: dict[str, object] = {"to": param(request.form, "To")[:32]}
+    if test:
+        detail["test"] = True  # a test caller: left out of `ivr report`
+    record(Kind.CALL_START, node=s.menu.start, language=lang, caller=caller(), detail=detail)
     active = routing.active_announcements(s.menu, now())
     if active:
         return twiml(s.renderer.announcements(active, lang))
