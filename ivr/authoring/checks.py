@@ -180,7 +180,9 @@ def speaking_seconds(menu: Menu, node_id: str, language: str) -> float:
         }
     )
     routes = walk_paths(Menu(probe)).routes
-    return max((r.seconds for r in routes if r.by_keys), default=0.0)
+    # Once through: not on into itself in another language (a Welsh option back to its menu).
+    once = [r for r in routes if r.by_keys and r.nodes.count(node_id) == 1]
+    return max((r.seconds for r in once), default=0.0)
 
 
 def _too_deep(menu: Menu, routes: Iterable[Route], limit: int) -> list[Problem]:

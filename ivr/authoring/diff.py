@@ -32,8 +32,6 @@ BRANCH_FIELDS = frozenset(
     | {"closed"}
 )
 """Node fields that name where a caller goes: compared as branches (``edges``), not as text."""
-MOVED = {"moved", "retargeted"}
-"""Option changes that send a key somewhere else: callers who know the menu press wrongly."""
 
 
 @dataclass(frozen=True)
@@ -146,10 +144,15 @@ def diff_menus(old: Menu, new: Menu) -> MenuDiff:
     result.changes += _fields(old, new, moves)
     result.changes += _routes(old, new)
     result.timings = _timings(old, new)
-    moved = [c for c in result.changes if c.section == "options" and c.kind in MOVED]
-    renumbered = moved or [c for c in result.changes if c.kind == "route-changed"]
+    # Most telling first: a key moved, then keys that now end elsewhere or nowhere.
+    renumbered = [
+        c
+        for kind in ("moved", "route-changed", "route-removed", "retargeted")
+        for c in result.changes
+        if c.kind == kind
+    ]
     if renumbered and not any(a.enabled for a in new.file.announcements):
-        example = moved[0].message if moved else renumbered[0].message
+        example = renumbered[0].message
         result.suggestions.append(
             f"Keys were renumbered ({example}). Callers who know the menu will press the old "
             "keys: consider switching on an announcement for a few weeks, e.g. "
