@@ -130,6 +130,9 @@ def publish(
     target = Path(menu_path(published))
     if rollback:
         previous = publishing.previous_path(target)
+        if not previous.exists():
+            click.echo(f"{target}: no previous menu to roll back to ({previous})", err=True)
+            sys.exit(1)
         try:
             changes = diff_menus(
                 parse_menu(read_menu_text(target), str(target)),
@@ -196,11 +199,16 @@ def publish(
     click.echo(f"{target}: published from {draft_path}{kept}")
 
 
+def interactive() -> bool:
+    """Whether someone can answer a question: stdin is a terminal, not a script or a pipe."""
+    return sys.stdin.isatty()
+
+
 def _confirm(yes: bool, question: str) -> None:
     """Ask, unless --yes; refuse when there is no one to ask (a script, a pipe)."""
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not interactive():
         click.echo("cannot ask for confirmation (stdin is not a terminal): pass --yes", err=True)
         sys.exit(1)
     if not click.confirm(question, default=False):
