@@ -77,7 +77,7 @@ def test_keys_swapped_and_a_prompt_reworded(swapped: Path) -> None:
         "and now end in crime_queue" in out
     )
     # ...so an announcement is suggested.
-    assert "Suggestion: Keys were renumbered (main: key 1 now goes where key 2 went" in out
+    assert "Suggestion: Keys were renumbered, e.g. main: key 1 now goes where key 2 went" in out
 
 
 def test_identical_files_exit_0() -> None:

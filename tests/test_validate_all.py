@@ -131,3 +131,11 @@ def test_validate_prints_every_error_at_once(tmp_path) -> None:
         "  error: nodes.bye.sya",  # top to bottom of the file
         "  error: nodes.transfer.number",
     ]
+
+
+def test_parts_of_any_shape_are_read_without_a_crash() -> None:
+    # Found by the hardening fuzzer: a kind that is a list, a menu with no options at all.
+    data = minimal_menu(odd={"kind": []}, empty={"kind": "menu", "fallback": "queue"})
+    data["nodes"]["queue"]["on_error"] = "nowhere"
+    found = [p.split(" (line")[0] for p in problems(data)]
+    assert found == ["nodes.queue.on_error", "nodes.odd", "nodes.empty.options"]

@@ -154,8 +154,8 @@ def diff_menus(old: Menu, new: Menu) -> MenuDiff:
     if renumbered and not any(a.enabled for a in new.file.announcements):
         example = renumbered[0].message
         result.suggestions.append(
-            f"Keys were renumbered ({example}). Callers who know the menu will press the old "
-            "keys: consider switching on an announcement for a few weeks, e.g. "
+            f"Keys were renumbered, e.g. {example}. Callers who know the menu will press the "
+            "old keys: consider switching on an announcement for a few weeks, e.g. "
             '{"name": "menu changed", "say": {"en-GB": "Our options have changed, so please '
             'listen carefully."}, "ends": "<a date a few weeks ahead>"}, with a translation '
             "for each language."

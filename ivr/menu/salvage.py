@@ -35,7 +35,8 @@ def salvage(data: Any) -> tuple[MenuFile, set[str]] | None:
     raw_nodes = raw_nodes if isinstance(raw_nodes, dict) else {}
     nodes = {}
     for node_id, raw in raw_nodes.items():
-        cls = _node_classes().get(raw.get("kind")) if isinstance(raw, dict) else None
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        cls = _node_classes().get(kind) if isinstance(kind, str) else None
         # A node of no known kind cannot be read at all; its id still counts as a node.
         if cls is not None and re.match(NODE_ID, node_id):
             nodes[node_id] = model(cls, raw)
@@ -67,8 +68,12 @@ def model(cls: type[BaseModel], raw: Any) -> BaseModel:
 
 
 def _absent(info: FieldInfo) -> Any:
-    """What the model makes of a field the file leaves out."""
-    return None if info.is_required() else info.get_default(call_default_factory=True)
+    """What the model makes of a field the file leaves out (an empty list or mapping when
+    it is a required one, so the checks can still go through it)."""
+    if not info.is_required():
+        return info.get_default(call_default_factory=True)
+    origin = get_origin(_unwrap(info.annotation)[0])
+    return [] if origin is list else {} if origin is dict else None
 
 
 def _value(info: FieldInfo, raw: Any) -> Any:
