@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MenuError, Problem
-from ..menu import Menu, MenuNode, parse_menu
+from ..menu import Menu, MenuNode, load_menu, parse_menu
 from ..menu.checks import texts
 from ..menu.routing import edges
 from .paths import Route, walk_paths
@@ -114,21 +114,13 @@ def read_revision(path: str | Path, rev: str) -> tuple[str, str]:
 
 def diff_files(old: str | Path, new: str | Path) -> MenuDiff:
     """Compare two menu files (raises :class:`MenuError` if either is not a valid menu)."""
-    return diff_menus(_load(Path(old), str(old)), _load(Path(new), str(new)))
+    return diff_menus(load_menu(old), load_menu(new))
 
 
 def diff_revision(path: str | Path, rev: str) -> MenuDiff:
     """Compare ``path`` as it was at git revision ``rev`` with the file as it is now."""
     text, source = read_revision(path, rev)
-    return diff_menus(parse_menu(text, source), _load(Path(path), str(path)))
-
-
-def _load(path: Path, source: str) -> Menu:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MenuError(source, [Problem("", f"cannot read the file: {exc.strerror}")]) from None
-    return parse_menu(text, source)
+    return diff_menus(parse_menu(text, source), load_menu(path))
 
 
 def diff_menus(old: Menu, new: Menu) -> MenuDiff:

@@ -125,7 +125,7 @@ def publish(
     from ..authoring import publish as publishing
     from ..authoring.diff import diff_menus
     from ..menu import parse_menu
-    from ..menu.loading import read_menu_text
+    from ..menu.loading import read_menu_bytes, read_menu_text
 
     target = Path(menu_path(published))
     if rollback:
@@ -156,10 +156,9 @@ def publish(
     if draft_path.resolve() == target.resolve():
         raise click.UsageError(f"{draft_path} is the live menu itself: nothing to publish")
     try:
-        text = read_menu_text(draft_path)
+        data, text = read_menu_bytes(draft_path)
     except MenuError as exc:
         _refused(exc, 1)
-    data = draft_path.read_bytes()
     failed = False
     for verdict in (
         publishing.check_strict(text, str(draft_path)),

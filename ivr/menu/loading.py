@@ -254,15 +254,23 @@ def _in_reading_order(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
 
-def read_menu_text(path: str | Path) -> str:
-    """A menu file's text; raise :class:`MenuError` if it cannot be read as UTF-8."""
+def read_menu_bytes(path: str | Path) -> tuple[bytes, str]:
+    """A menu file's bytes and its text, from one read (what is checked is what is
+    published); raise :class:`MenuError` if it cannot be read as UTF-8."""
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise MenuError(str(p), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return data, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MenuError(str(p), [Problem("", f"not UTF-8 text: {exc.reason}")]) from None
+
+
+def read_menu_text(path: str | Path) -> str:
+    """A menu file's text; raise :class:`MenuError` if it cannot be read as UTF-8."""
+    return read_menu_bytes(path)[1]
 
 
 def load_menu(path: str | Path) -> Menu:
