@@ -269,6 +269,11 @@ class _Walker:
                 attempt,
                 here.language,
             )
+            step = answer.step
+            if step is not None and (step.node, step.language) == (here.node, here.language):
+                # The option leads back to this very place (Welsh offered again in Welsh):
+                # a loop back; document() would take it for the menu already entered.
+                continue
             self.document(answer, pressed)
 
     def redirect(self, url: str, here: _Here) -> None:
