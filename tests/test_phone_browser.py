@@ -146,7 +146,7 @@ def test_signing_in_with_the_form_keeps_the_token_out_of_every_url(server, brows
     assert page.url == f"{server}/phone"
     page.wait_for_load_state("load")  # the page's scripts have run
     page.get_by_role("button", name="Call").click()
-    expect(page.locator("#node-language")).to_have_attribute("aria-current", "location")
+    expect(page.locator("#node-main")).to_have_attribute("aria-current", "location")
     expect(page.locator("#diagram svg")).to_be_attached()
     assert urls and not [url for url in urls if "token" in url]
     assert page.evaluate("window.__csp") == []
