@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from .errors import CallbackNotFound, JourneyError
-from .events import Event, mask_number
+from .events import Event, Kind, mask_number
 
 try:
     import fcntl
@@ -922,15 +922,21 @@ class JourneyLog:
         return {"calls": n_calls, "events": n_events, "callbacks": n_callbacks}
 
     def report(
-        self, since: float | None = None, until: float | None = None, menu: Any = None
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        menu: Any = None,
+        include_test_calls: bool = False,
     ) -> Report:
         """Figures for calls that started in ``[since, until)`` (epoch seconds; None: open).
 
         With the ``menu`` (an :class:`ivr.menu.Menu`) the report also knows which nodes end a
-        call by design, queue names and transfer numbers.
+        call by design, queue names and transfer numbers. Test callers' calls (on the draft
+        menu) are counted apart and left out, unless ``include_test_calls``.
         """
         now = time.time()
         builder = _ReportBuilder(now, MenuFacts.from_menu(menu) if menu else MenuFacts())
+        builder.include_test_calls = include_test_calls
         with self._reader() as conn:
             where = []
             if since is not None:
@@ -1092,11 +1098,20 @@ class _ReportBuilder:
     cb_requested: int = 0
     cb_done: int = 0
     cb_times: list[float] = field(default_factory=list)
+    include_test_calls: bool = False
+    test_calls: set[str] = field(default_factory=set)
+    """Test callers' calls (``test`` on the call-start event), left out of the figures."""
 
     def add_call(self, call: Any, evs: list[Event]) -> None:
         if evs and all(e.kind.startswith("handler-") for e in evs if e.kind != "status"):
             # A call handler's own call to the staff line (ivr/handler.py), not a caller's.
             self.staff_calls += 1
+            return
+        if not self.include_test_calls and any(
+            e.kind == Kind.CALL_START and e.detail.get("test") for e in evs
+        ):
+            # A tester trying the draft menu: their calls would distort the figures.
+            self.test_calls.add(call.call_sid)
             return
         self.n_calls += 1
         self.statuses[call.status or "in progress"] += 1
@@ -1209,6 +1224,8 @@ class _ReportBuilder:
         self.outcomes[terminal or "in progress"] += 1
 
     def add_callback(self, row: Any) -> None:
+        if row.call_sid in self.test_calls:
+            return
         self.cb_requested += 1
         if row.done_at is not None:
             self.cb_done += 1
@@ -1283,6 +1300,7 @@ class _ReportBuilder:
             calls={
                 "total": self.n_calls,
                 "handler_line": self.staff_calls,
+                "test_calls": len(self.test_calls),
                 "by_status": dict(sorted(self.statuses.items())),
                 "outcomes": dict(sorted(self.outcomes.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "duration": summary(self.durations),

@@ -119,6 +119,11 @@ def journey(call_sid: str | None, last: int, database: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="The menu file the calls used (default: IVR_MENU_FILE, else menus.json).",
 )
+@click.option(
+    "--include-test-calls",
+    is_flag=True,
+    help="Count test callers' calls (IVR_TEST_CALLERS, on the draft menu) too.",
+)
 @database_option
 def report(
     since: str | None,
@@ -126,6 +131,7 @@ def report(
     fmt: str,
     output: str | None,
     menu_file: str | None,
+    include_test_calls: bool,
     database: str | None,
 ) -> None:
     """Summarise calls: choices, hang-ups, invalid keys and silence, queue times, transfers,
@@ -146,7 +152,7 @@ def report(
         raise click.BadParameter(str(exc)) from None
     menu = _menu(menu_file)
     with opened(database) as log:
-        figures = log.report(start, end, menu=menu)
+        figures = log.report(start, end, menu=menu, include_test_calls=include_test_calls)
     title = f"{menu.file.name} — call report" if menu is not None and menu.file.name else None
     text = render(figures, fmt, title)
     if output:

@@ -68,6 +68,7 @@ def sections(report: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
             [
                 ["calls", c["total"]],
                 ["calls to the call-handler line (not counted above)", c.get("handler_line", 0)],
+                ["test callers' calls (not counted above)", c.get("test_calls", 0)],
                 *[[f"final status: {k}", v] for k, v in c["by_status"].items()],
                 *[[f"outcome: {k}", v] for k, v in c["outcomes"].items()],
                 ["call length (median)", _secs(c["duration"]["median"])],

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from dotenv import dotenv_values, find_dotenv
 
 from .errors import ConfigError
+from .numbers import normalise
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
@@ -130,6 +131,17 @@ def _attestation(raw: str) -> tuple[str, ...]:
     return ATTESTATIONS[: weakest + 1]
 
 
+def _numbers(raw: str) -> frozenset[str]:
+    """Phone numbers in E.164, so that a caller ID compares equal to exactly one form."""
+    found = set()
+    for part in _list(raw):
+        try:
+            found.add(normalise(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a phone number") from None
+    return frozenset(found)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its environment name, how to read it, and its value when unset."""
@@ -169,6 +181,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IVR_MENU_FILE", _text, ""),
     Setting("IVR_MENU_RELOAD_SECONDS", _seconds, 1.0),
     Setting("IVR_NOW", _moment, None),
+    Setting("IVR_DRAFT_MENU_FILE", _optional, None),
+    Setting("IVR_TEST_CALLERS", _numbers, frozenset()),
     # Serving
     Setting("HOST", _text, "127.0.0.1"),
     Setting("PORT", _whole, 5000),

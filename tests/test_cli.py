@@ -33,7 +33,7 @@ def test_every_command_has_help(name, command):
 def test_validate_the_101_menu():
     result = CliRunner().invoke(cli, ["validate", str(MENU)])
     assert result.exit_code == 0
-    assert "OK" in result.output and "start 'language'" in result.output
+    assert "OK" in result.output and "start 'main'" in result.output
 
 
 def test_validate_exits_1_with_located_errors(tmp_path):

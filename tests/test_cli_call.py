@@ -36,7 +36,7 @@ def test_scripted_call_to_the_101_menu_reaches_a_queue(runner):
 
 
 def test_in_process_the_status_callback_goes_to_the_apps_status_route(runner):
-    result = runner.invoke(cli, ["call", "--press", "1", "--press", "4", "--json", "-v"])
+    result = runner.invoke(cli, ["call", "--press", "4", "--json", "-v"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     requests = [e for e in data["events"] if e["kind"] == "request"]
@@ -59,7 +59,7 @@ def test_no_status_callback(runner):
 
 def test_a_scripted_call_is_in_the_journey_log_and_the_report(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'journeys.db'}")
-    called = runner.invoke(cli, ["call", "--press", "1", "--press", "1"])  # English, a crime
+    called = runner.invoke(cli, ["call", "--press", "1"])  # a crime
     assert called.exit_code == 0, called.output
     (call_sid,) = re.findall(r"CallSid (CA[0-9a-f]{32})", called.output)
     duration = re.search(r"CallDuration=(\d+)s", called.output).group(1)
@@ -71,17 +71,14 @@ def test_a_scripted_call_is_in_the_journey_log_and_the_report(runner, tmp_path, 
     steps = [line.split("s  ", 1)[1] for line in journey.output.splitlines()[1:]]
     assert [step.split(" ", 1)[0] for step in steps] == [
         "call-start",
-        "choice",  # the language choice
-        "menu",
-        "choice",
-        "queue",
+        "choice",  # the queue is in the same answer as the choice: no arrival of its own
         "queue-wait",
         "queue-result",
         "status",
     ]
-    assert "key 1 -> report_crime" in steps[3]
-    assert steps[6].startswith("queue-result at crime_queue [bridged]")
-    assert steps[7] == f"status [completed] duration={duration}"
+    assert "key 1 -> crime_queue" in steps[1]
+    assert steps[3].startswith("queue-result at crime_queue [bridged]")
+    assert steps[4] == f"status [completed] duration={duration}"
 
     report = runner.invoke(cli, ["report", "--format", "json"])
     assert report.exit_code == 0, report.output
@@ -91,8 +88,7 @@ def test_a_scripted_call_is_in_the_journey_log_and_the_report(runner, tmp_path, 
     assert figures["calls"]["outcomes"] == {"answered": 1}
     assert figures["calls"]["duration"]["median"] == int(duration)
     assert [(c["node"], c["key"], c["option"], c["count"]) for c in figures["choices"]] == [
-        ("language", "1", "welcome", 1),
-        ("main", "1", "report_crime", 1),
+        ("main", "1", "crime_queue", 1),
     ]
     (queue,) = figures["queues"]
     assert (queue["node"], queue["reached"], queue["results"]) == (
@@ -103,15 +99,15 @@ def test_a_scripted_call_is_in_the_journey_log_and_the_report(runner, tmp_path, 
 
 
 def test_json_prints_the_events_and_outcome(runner):
-    args = ["call", "--press", "1", "--say", "report a crime", "--queue-full", "--json"]
+    args = ["call", "--say", "report a crime", "--queue-full", "--json"]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["call_sid"].startswith("CA")
     inputs = [e for e in data["events"] if e["kind"] == "input"]
-    assert inputs[1] == {
+    assert inputs[0] == {
         "kind": "input",
-        "at": inputs[1]["at"],
+        "at": inputs[0]["at"],
         "result": "speech",
         "speech": "report a crime",
     }
@@ -226,11 +222,11 @@ def test_an_application_error_exits_non_zero(runner, foreign_app_url):
 
 
 def test_barge_in_reaches_the_crime_queue_at_the_ivr_paths_time(runner):
-    result = runner.invoke(cli, ["call", "--barge-in", "--press", "1", "--press", "1", "--json"])
+    result = runner.invoke(cli, ["call", "--barge-in", "--press", "1", "--json"])
     assert result.exit_code == 0, result.output
     events = json.loads(result.output)["events"]
-    assert [e["at"] for e in events if e["kind"] == "enqueue"] == [37.6]
-    assert [e["detail"]["barge_in"] for e in events if e["kind"] == "input"] == [True, True]
+    assert [e["at"] for e in events if e["kind"] == "enqueue"] == [16.8]
+    assert [e["detail"]["barge_in"] for e in events if e["kind"] == "input"] == [True]
 
 
 def test_any_queue_result_can_be_chosen(runner):

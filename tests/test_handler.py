@@ -306,7 +306,7 @@ def follow(t: Twilio, root: ET.Element, keys: list[str]) -> ET.Element:
 def test_caller_queued_then_a_handler_takes_them(app, fake, events):
     caller_sid = "CA" + "7" * 32
     caller = Twilio(app, caller_sid, "+447700900555")
-    root = follow(caller, caller.twiml("/voice"), keys=["1", "2"])  # English, business
+    root = follow(caller, caller.twiml("/voice"), keys=["2"])  # business
     enqueue = root.find("Enqueue")
     assert enqueue.text == "business-crime"
     # Twilio puts the call in the queue and starts the hold music from waitUrl.
@@ -333,7 +333,7 @@ def test_caller_queued_then_a_handler_takes_them(app, fake, events):
 def test_the_whisper_follows_the_callers_path_through_sub_menus(app, fake):
     caller_sid = "CA" + "8" * 32
     caller = Twilio(app, caller_sid, "+447700900555")
-    root = follow(caller, caller.twiml("/voice"), keys=["1", "3", "4"])
+    root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
     assert root.find("Enqueue").text == "call-handlers"
     fake.add_caller(fake.sids["call-handlers"], caller_sid, 30)
     caller.twiml(root.find("Enqueue").get("waitUrl"), QueuePosition="1")
@@ -388,7 +388,7 @@ def test_the_whisper_reads_the_journey_log_for_a_call_another_worker_served(fake
     caller_worker, handler_worker = worker(), worker()
     caller_sid = "CA" + "7" * 32
     caller = Twilio(caller_worker, caller_sid, "+447700900555")
-    root = follow(caller, caller.twiml("/voice"), keys=["1", "3", "4"])
+    root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
     fake.add_caller(fake.sids["call-handlers"], caller_sid, 200)
     caller.twiml(root.find("Enqueue").get("waitUrl"), QueuePosition="1")
     caller_worker.extensions["ivr"].journey.close()  # written, as the writer thread does

@@ -331,17 +331,17 @@ def test_a_language_twilio_cannot_recognise_is_keys_only_with_a_warning() -> Non
 
 def test_a_language_choice_needs_only_the_language_it_offers() -> None:
     data = json.loads(Path(__file__).resolve().parent.parent.joinpath("menus.json").read_text())
-    options = data["nodes"]["language"]["options"]
-    assert [o["say"] for o in options] == [
-        {"en-GB": "For English, press 1."},
-        {"cy-GB": "I barhau yn Gymraeg, pwyswch 2."},
-    ]
+    options = data["nodes"]["main"]["options"]
+    assert (options[0]["say"], options[0]["language"]) == (
+        {"cy-GB": "Am Gymraeg, pwyswch 9."},
+        "cy-GB",
+    )
     menu = parse_menu(json.dumps(data))
     # Asked for another language, the one text it has is the answer.
-    assert menu.text(options[1]["say"], "en-GB") == "I barhau yn Gymraeg, pwyswch 2."
-    options[1]["say"] = {"en-GB": "Welsh, press 2."}
+    assert menu.text(options[0]["say"], "en-GB") == "Am Gymraeg, pwyswch 9."
+    options[0]["say"] = {"en-GB": "Welsh, press 9."}
     with pytest.raises(MenuError) as info:
         parse_menu(json.dumps(data, indent=2))
     [problem] = info.value.problems
-    assert problem.path == "nodes.language.options[1].say"
+    assert problem.path == "nodes.main.options[0].say"
     assert problem.message == "has no cy-GB text (the language it offers)"

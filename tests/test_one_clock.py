@@ -57,8 +57,16 @@ class RouteCaller:
 
 
 def test_the_walk_finds_the_routes_worth_checking() -> None:
-    assert len(ROUTES) > 150
     assert {r.label.split()[0] for r in ROUTES} == {"queue", "transfer", "message", "hang"}
+    # Every destination (but the hang-up after leaving a queue, left out above), and each
+    # route in Welsh too: the same keys after 9, which leads to the main menu in Welsh.
+    destinations = {"crime_queue", "business_queue", "cyber_queue", "general_queue"}
+    destinations |= {"transfer_report_fraud", "report_fraud_goodbye", "all_busy"}
+    english = {(r.keys, r.destination) for r in ROUTES if r.language == "en-GB"}
+    welsh = {(r.keys, r.destination) for r in ROUTES if r.language == "cy-GB"}
+    assert {destination for _, destination in english} == destinations
+    assert welsh == {(("9", *keys), destination) for keys, destination in english}
+    assert len(english) + len(welsh) == len(ROUTES)
 
 
 TOKEN = secrets.token_hex(8)

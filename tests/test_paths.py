@@ -51,12 +51,61 @@ def test_the_101_menu_passes_cleanly():
     report = walk_paths(load_menu("menus.json"))
     assert report.ok, report.findings
     by_node = {r.destination: r for r in report.fastest}
-    # "1" first: English at the language choice, which is not counted as a menu level.
-    assert by_node["crime_queue"].keys == ("1", "1")
+    assert by_node["crime_queue"].keys == ("1",)
     assert by_node["crime_queue"].menus == 1
-    assert by_node["transfer_report_fraud"].keys == ("1", "3", "1", "1")
+    assert by_node["transfer_report_fraud"].keys == ("3", "1", "1")
+    # Welsh (9) leads back to the main menu in Welsh: a place of its own, not a loop, and
+    # not a level of the menu either.
+    welsh = [r for r in report.routes if r.destination == "crime_queue" and r.keys == ("9", "1")]
+    assert [(r.language, r.menus, r.nodes) for r in welsh] == [
+        ("cy-GB", 1, ("main", "main", "crime_queue"))
+    ]
     seconds = [r.seconds for r in report.fastest]
     assert seconds == sorted(seconds, reverse=True)
+
+
+def test_a_language_option_offered_again_in_its_own_language_is_a_loop_back():
+    """Welsh offered on the Welsh menu too (key 9 leads to this menu in Welsh from either
+    language, as in menus.json): pressing it again is a way back, not a place to walk forever."""
+
+    def both(text: str) -> dict:
+        return {"en-GB": text, "cy-GB": text}
+
+    nodes = {
+        "main": {
+            "kind": "menu",
+            "prompt": both(FIVE),
+            "options": [
+                {
+                    "key": "9",
+                    "say": both("Am Gymraeg, pwyswch 9."),
+                    "language": "cy-GB",
+                    "goto": "main",
+                },
+                {"key": "1", "say": both(PRESS_1), "goto": "q"},
+            ],
+            "fallback": "q",
+        },
+        "q": {
+            "kind": "queue",
+            "queue": "handlers",
+            "say": both(FIVE),
+            "hold": {"messages": [both(FIVE)], "reminder": both(FIVE)},
+            "on_full": "bye",
+            "on_error": "bye",
+        },
+        "bye": {"kind": "hangup", "say": both(FIVE)},
+    }
+    data = {
+        "start": "main",
+        "defaults": {"timeout": 5, "attempts": 2},
+        "languages": {"cy-GB": {"voice": "Polly.Gwyneth"}},
+        "nodes": nodes,
+    }
+    report = walk_paths(parse_menu(json.dumps(data)))
+    keyed = {(r.keys, r.language, r.destination) for r in report.routes if r.by_keys_only}
+    assert keyed == {(("1",), "en-GB", "q"), (("9", "1"), "cy-GB", "q")}
+    assert not [r for r in report.routes if r.keys[:2] == ("9", "9")]
 
 
 def test_listening_time_counts_words_up_to_the_chosen_option():
@@ -146,7 +195,7 @@ def test_cli_paths_prints_the_table_and_passes():
     result = CliRunner().invoke(cli, ["paths", "menus.json"])
     assert result.exit_code == 0, result.output
     assert "| destination | node | keys | listening | menus |" in result.output
-    assert "`crime_queue` | 1 1 |" in result.output
+    assert "`crime_queue` | 1 |" in result.output
     assert "OK" in result.output
 
 

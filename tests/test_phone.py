@@ -332,7 +332,7 @@ def test_the_page_has_the_phone_and_the_menu(phone):
         'data-queue="queue-full"',
         '<label for="mute">',
         'id="node-business_queue"',
-        'href="#node-business_crime"',
+        'href="#node-business_closed"',
     ):
         assert needle in html, needle
     assert "cdn" not in html.lower()
@@ -343,7 +343,7 @@ def test_the_mermaid_source_is_the_menu_picture(phone):
     html = phone.get("/phone", headers=BEARER).get_data(as_text=True)
     assert "<summary>Mermaid source" in html
     # ivr graph's own picture, escaped into the page: the start node and its edges.
-    assert "flowchart TD" in html and "n_language" in html
+    assert "flowchart TD" in html and "n_main" in html
 
 
 def test_the_page_does_without_the_picture(phone, monkeypatch):
@@ -361,10 +361,7 @@ def test_the_page_does_without_the_picture(phone, monkeypatch):
 
 def test_dial_press_2_queue_hang_up(softphone):
     step = softphone.post("call")
-    # The language choice: keys only, English 1, Welsh 2.
-    assert step["node"] == "language"
-    assert step["waiting"]["for"] == "gather" and step["waiting"]["input"] == ["dtmf"]
-    step = softphone.post("press", keys="1")
+    # The main menu answers the call: the 999 warning, Welsh (9), then keys or words.
     assert step["waiting"] == {
         "for": "gather",
         "input": ["dtmf", "speech"],
@@ -376,11 +373,10 @@ def test_dial_press_2_queue_hang_up(softphone):
         "record": False,
     }
     assert step["node"] == "main"
-    assert step["trail"] == ["language", "welcome", "main"]
-    assert "If you are a business reporting a crime, press 2." in said(step)
+    assert step["trail"] == ["main"]
+    assert "For the business crime line, press 2." in said(step)
     say = next(e for e in step["events"] if e["kind"] == "say")
     assert (say["voice"], say["language"]) == ("Polly.Amy", "en-GB")
-    assert not [e for e in step["events"] if e["kind"] in ("request", "redirect")]
 
     step = softphone.post("press", keys="2")
     assert step["events"][0]["kind"] == "input"
@@ -390,14 +386,7 @@ def test_dial_press_2_queue_hang_up(softphone):
     assert step["waiting"]["position"] == 3
     assert step["waiting"]["can_be_full"] is True
     assert step["node"] == "business_queue"
-    assert step["trail"] == [
-        "language",
-        "welcome",
-        "main",
-        "business_hours",
-        "business_crime",
-        "business_queue",
-    ]
+    assert step["trail"] == ["main", "business_hours", "business_queue"]
     assert [e["queue"] for e in step["events"] if e["kind"] == "enqueue"] == ["business-crime"]
 
     step = softphone.post("queue", choice="wait")
@@ -415,7 +404,6 @@ def test_dial_press_2_queue_hang_up(softphone):
 
 def test_a_handler_answers(softphone):
     softphone.post("call")
-    softphone.post("press", keys="1")  # English
     softphone.post("press", keys="2")
     step = softphone.post("queue", choice="answer")
     assert step["waiting"]["for"] == "ended"
@@ -433,7 +421,6 @@ def test_a_handler_answers(softphone):
 
 def test_queue_full_routes_on_and_the_map_follows(softphone):
     softphone.post("call")
-    softphone.post("press", keys="1")  # English
     softphone.post("press", keys="2")
     step = softphone.post("queue", choice="queue-full")
     menu = load_menu(MENU)
@@ -468,7 +455,6 @@ def test_speech_and_silence(softphone):
 )
 def test_bad_steps_are_refused(softphone, action, data, expect):
     softphone.post("call")
-    softphone.post("press", keys="1")  # English
     body = softphone.post(action, expect=expect, **data)
     assert body["error"]
     # The call is still there and still listening.
@@ -523,7 +509,7 @@ def test_unsigned_local_testing_works_too(config):
         }
     )
     softphone = Softphone(app.test_client())
-    assert softphone.post("call")["node"] == "language"
+    assert softphone.post("call")["node"] == "main"
     assert softphone.post("hangup")["outcome"]["kind"] == "caller-hangup"
 
 
@@ -537,8 +523,7 @@ def test_calls_are_signed_for_the_public_url(config):
         }
     )
     softphone = Softphone(app.test_client())
-    assert softphone.post("call")["node"] == "language"
-    assert softphone.post("press", keys="1")["node"] == "main"
+    assert softphone.post("call")["node"] == "main"
     assert softphone.post("press", keys="2")["waiting"]["queue"] == "business-crime"
     softphone.post("hangup")
 

@@ -146,7 +146,7 @@ def test_signing_in_with_the_form_keeps_the_token_out_of_every_url(server, brows
     assert page.url == f"{server}/phone"
     page.wait_for_load_state("load")  # the page's scripts have run
     page.get_by_role("button", name="Call").click()
-    expect(page.locator("#node-language")).to_have_attribute("aria-current", "location")
+    expect(page.locator("#node-main")).to_have_attribute("aria-current", "location")
     expect(page.locator("#diagram svg")).to_be_attached()
     assert urls and not [url for url in urls if "token" in url]
     assert page.evaluate("window.__csp") == []
@@ -190,15 +190,10 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
     # Keyboard alone: focus Call, press Enter, then type the key.
     page.get_by_role("button", name="Call").focus()
     page.keyboard.press("Enter")
-    # The language choice first (keys only): 1 for English.
-    expect(page.locator("#node-language")).to_have_attribute("aria-current", "location")
-    expect(page.locator("#status")).to_contain_text("Listening for keys (1 digit)")
-    page.keyboard.press("1")
+    # The main menu answers: the 999 warning, Welsh (9), then keys or speech.
     expect(page.locator("#status")).to_contain_text("Listening for keys or speech")
     expect(page.locator("#node-main")).to_have_attribute("aria-current", "location")
-    expect(page.locator("#transcript")).to_contain_text(
-        "If you are a business reporting a crime, press 2."
-    )
+    expect(page.locator("#transcript")).to_contain_text("For the business crime line, press 2.")
     expect(page.locator("#transcript span[lang='en-GB']").first).to_be_visible()
     expect(page.locator("#transcript")).to_contain_text("Polly.Amy, en-GB")
     expect(page.get_by_role("button", name="Hang up")).to_be_focused()
@@ -208,7 +203,7 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
     expect(queue).to_be_visible()
     expect(page.locator("#queue-info")).to_contain_text("Queue business-crime: position 3")
     expect(page.locator("#node-business_queue")).to_have_class("node kind-queue current")
-    expect(page.locator("#node-business_crime")).to_have_class("node kind-message visited")
+    expect(page.locator("#node-business_hours")).to_have_class("node kind-hours visited")
     expect(page.locator("#where")).to_have_text("The caller is at business_queue.")
     # The Mermaid picture beside the phone, drawn in the page, outlines the same node.
     current = page.locator("#diagram svg g.node.current")
@@ -234,13 +229,11 @@ def test_dial_the_business_crime_line_by_keyboard(server, browser):
 
     spoken = page.evaluate("window.__spoken")
     texts = [s["text"] for s in spoken]
-    assert "If you are a business reporting a crime, press 2." in texts
+    assert "For the business crime line, press 2." in texts
     assert "You are number 3 in the queue." in texts
-    # English throughout, but for the Welsh offer at the language choice.
+    # English throughout, but for the Welsh offer in the main menu.
     assert {(s["lang"], s["voice"]) for s in spoken} == {("en-GB", "British"), ("cy-GB", "Welsh")}
-    assert [s["text"] for s in spoken if s["lang"] == "cy-GB"] == [
-        "I barhau yn Gymraeg, pwyswch 2."
-    ]
+    assert [s["text"] for s in spoken if s["lang"] == "cy-GB"] == ["Am Gymraeg, pwyswch 9."]
     played = page.evaluate("window.__played")
     assert any(url.endswith(".mp3") for url in played), played
     # Mermaid, the page's script and its styles all run under the page's policy.
@@ -256,7 +249,6 @@ def test_keypad_clicks_speech_and_mute(server, browser):
     page.get_by_label("Mute").check()
     page.get_by_role("button", name="Call").click()
     expect(page.locator("#status")).to_contain_text("Listening")
-    page.get_by_role("button", name="1", exact=True).click()  # English
     expect(page.locator("#node-main")).to_have_attribute("aria-current", "location")
     page.get_by_label("What the caller says").fill("report a crime")
     page.get_by_role("button", name="Say it").click()
@@ -268,7 +260,6 @@ def test_keypad_clicks_speech_and_mute(server, browser):
 
     page.get_by_role("button", name="Call").click()
     expect(page.locator("#status")).to_contain_text("Listening")
-    page.get_by_role("button", name="1", exact=True).click()  # English
     expect(page.locator("#node-main")).to_have_attribute("aria-current", "location")
     page.get_by_role("button", name="3", exact=True).click()
     expect(page.locator("#node-cyber")).to_have_attribute("aria-current", "location")

@@ -37,22 +37,32 @@ def test_the_announcement_fixture_is_menus_json_with_the_announcement_on() -> No
     )
 
 
-def test_model_edges_are_per_language_where_a_caller_can_take_them() -> None:
+def test_model_edges_are_per_language_where_a_caller_can_take_them(tmp_path: Path) -> None:
     edges = model_edges(load_menu(MENU))
     keys = {e.key for e in edges}
-    # The language choice is met before any choice of language: English only.
-    assert ("language", "key 2", "en-GB") in keys and ("language", "key 2", "cy-GB") not in keys
-    assert ("language", "fallback", "en-GB") in keys
-    # Everything after it in both.
+    # The call starts in English at the main menu; Welsh (9) leads to the same menu in Welsh,
+    # where 9 is offered again: an edge of its own, back to where the caller is.
+    assert ("main", "key 9", "en-GB") in keys and ("main", "key 9", "cy-GB") in keys
+    # So everything is in both.
     for language in ("en-GB", "cy-GB"):
         assert ("main", "key 1", language) in keys
+        assert ("main", "fallback", language) in keys
         assert ("cyber", "back", language) in keys
         assert ("business_hours", "closed", language) in keys
         assert ("crime_queue", "leave", language) in keys
         assert ("transfer_report_fraud", "failed", language) in keys
     target = {e.key: e.target for e in edges}
+    assert target[("main", "key 9", "en-GB")] == target[("main", "key 9", "cy-GB")] == "main"
     assert target[("cyber", "back", "cy-GB")] == "main"
     assert target[("business_queue", "full", "en-GB")] == "crime_queue"
+    # Without the Welsh option no caller takes any edge in Welsh.
+    data = json.loads(Path(MENU).read_text(encoding="utf-8"))
+    options = data["nodes"]["main"]["options"]
+    data["nodes"]["main"]["options"] = [o for o in options if o["key"] != "9"]
+    english = tmp_path / "english.json"
+    english.write_text(json.dumps(data), encoding="utf-8")
+    languages = {e.language for e in model_edges(load_menu(str(english)))}
+    assert languages == {"en-GB"}
 
 
 def journey(*events: dict) -> list[dict]:
@@ -62,16 +72,23 @@ def journey(*events: dict) -> list[dict]:
 
 def test_the_apps_events_map_to_edges_in_the_callers_language_at_each_node() -> None:
     events = journey(
-        {"kind": "call-start", "node": "language"},
+        {"kind": "call-start", "node": "main"},
         {
             "kind": "choice",
-            "node": "language",
-            "key": "2",
+            "node": "main",
+            "key": "9",
             "outcome": "option",
             "language": "cy-GB",
-            "next": "welcome",
+            "next": "main",
         },
-        {"kind": "menu", "node": "main", "language": "cy-GB"},
+        {
+            "kind": "choice",
+            "node": "main",
+            "key": "9",
+            "outcome": "option",
+            "language": "cy-GB",
+            "next": "main",
+        },
         {
             "kind": "choice",
             "node": "main",
@@ -83,7 +100,7 @@ def test_the_apps_events_map_to_edges_in_the_callers_language_at_each_node() -> 
         {
             "kind": "choice",
             "node": "main",
-            "key": "9",
+            "key": "7",
             "outcome": "invalid",
             "language": "cy-GB",
             "next": "main",
@@ -122,8 +139,8 @@ def test_the_apps_events_map_to_edges_in_the_callers_language_at_each_node() -> 
         },
     )
     assert edges_taken(events) == [
-        ("language", "key 2", "en-GB"),
-        ("welcome", "next", "cy-GB"),
+        ("main", "key 9", "en-GB"),  # chosen in English: the language it was taken in
+        ("main", "key 9", "cy-GB"),
         ("main", "repeat", "cy-GB"),
         ("main", "invalid", "cy-GB"),
         ("main", "silence", "cy-GB"),
@@ -137,7 +154,7 @@ def test_the_apps_events_map_to_edges_in_the_callers_language_at_each_node() -> 
 
 def test_transfers_announcements_and_queue_results_map_to_their_branches() -> None:
     events = journey(
-        {"kind": "call-start", "node": "language"},
+        {"kind": "call-start", "node": "main"},
         {
             "kind": "announcement",
             "node": "major_incident",
@@ -181,7 +198,6 @@ def test_the_shipped_suite_also_takes_the_branches_the_model_will_list(suite) ->
         for language in ("en-GB", "cy-GB"):
             for branch in ("repeat", "invalid", "silence"):
                 assert (node, branch, language) in taken, (node, branch, language)
-    assert ("language", "repeat", "en-GB") in taken
     assert ("(announcement)", "announcement 5", "en-GB") in taken
     closures = {r.name for r in suite if r.file.endswith("closures.yaml")}
     names = [c.name for c in load_menu(MENU).node("business_hours").closures]
@@ -195,7 +211,8 @@ def test_a_scenario_on_another_menu_counts_only_for_edges_that_are_the_same(
     assert on_fixture
     assert measure(MENU, on_fixture).covered  # main 1, main 4 ... the same in both menus
     data = json.loads(Path(MENU).read_text(encoding="utf-8"))
-    data["nodes"]["main"]["options"][0]["goto"] = "general_queue"
+    (one,) = [o for o in data["nodes"]["main"]["options"] if o["key"] == "1"]
+    one["goto"] = "general_queue"
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data), encoding="utf-8")
     moved = [

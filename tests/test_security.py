@@ -91,9 +91,9 @@ def test_public_base_url_with_a_path_prefix(config):
     twilio = Twilio(client, base="https://police.example/ivr")
     root = twilio.twiml("/voice")
     # The next URLs keep the prefix, so Twilio asks the proxy for the right place...
-    assert root.find("Gather").get("action") == "/ivr/menu/language?attempt=1"
-    root = twilio.twiml("/menu/language?attempt=1", Digits="1")
-    assert root.find("Redirect").text == "/ivr/node/main"
+    assert root.find("Gather").get("action") == "/ivr/menu/main?attempt=1"
+    root = twilio.twiml("/menu/main?attempt=1", Digits="3")
+    assert root.find("Gather").get("action") == "/ivr/menu/cyber?attempt=1"
     # ...and the app, seeing /node/main, checks the signature over the public URL.
     assert twilio.post("/node/main").status_code == 200
 
@@ -341,7 +341,7 @@ def test_a_prefix_stripped_with_public_base_url_set(config):
     client = create_app(config).test_client()
     twilio = Twilio(client, base="https://police.example/ivr")
     root = twilio.twiml("/voice", headers={"X-Forwarded-Prefix": "/ivr"})
-    assert root.find("Gather").get("action") == "/ivr/menu/language?attempt=1"
+    assert root.find("Gather").get("action") == "/ivr/menu/main?attempt=1"
 
 
 def test_a_prefix_header_is_ignored_unless_proxies_are_trusted(config):

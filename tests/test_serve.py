@@ -104,7 +104,9 @@ def test_serve_refuses_a_broken_menu(tmp_path: Path):
     bad.write_text('{"start": "nowhere", "nodes": {}}', encoding="utf-8")
     result = CliRunner().invoke(cli, ["serve"], env={"IVR_MENU_FILE": str(bad), "PORT": "1"})
     assert result.exit_code == 1
-    assert f"{bad}: 1 problem(s)" in result.output
+    # Both problems at once: the empty nodes, and the start that names no node.
+    assert f"{bad}: 2 problem(s)" in result.output
+    assert "start (line 1, column 11): refers to node 'nowhere'" in result.output
     assert "nodes (line 1, column 31)" in result.output
     assert "Traceback" not in result.output
 
@@ -228,7 +230,7 @@ def test_the_journey_log_writes_under_gevent_workers(tmp_path: Path, database: s
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
             for sid in sids:
-                for path, extra in [("/voice", {}), ("/menu/language?attempt=1", {"Digits": "1"})]:
+                for path, extra in [("/voice", {}), ("/menu/main?attempt=1", {"Digits": "1"})]:
                     form = {"CallSid": sid, "From": "+447700900123", **extra}
                     signature = RequestValidator(TOKEN).compute_signature(base + path, form)
                     while True:

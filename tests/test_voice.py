@@ -15,18 +15,17 @@ from ivr.menu import load_menu
 APOLOGY = "Sorry, we are having a technical problem."
 
 
-def test_voice_answers_with_the_welcome_and_999_warning(twilio):
+def test_voice_answers_with_the_main_menu_whose_prompt_is_the_999_warning(twilio):
     root = twilio.twiml("/voice", From="+447700900123", To="+441785000101")
-    # First the language choice (English 1, Welsh 2), then the welcome.
     assert verbs(root) == ["Gather", "Redirect"]
-    assert root.find("Gather").get("action") == "/menu/language?attempt=1"
-    root = twilio.twiml("/menu/language?attempt=1", Digits="1")
-    assert verbs(root) == ["Say", "Redirect"]
-    say = root.find("Say")
-    assert say.get("voice") == "Polly.Amy" and say.get("language") == "en-GB"
-    assert "999" in say.text and "101" in say.text
-    redirect = root.find("Redirect")
-    assert (redirect.text, redirect.get("method")) == ("/node/main", "POST")
+    gather = root.find("Gather")
+    assert gather.get("action") == "/menu/main?attempt=1"
+    # The 999 warning first, inside the <Gather>: a caller who knows their key can press
+    # through it (https://www.twilio.com/docs/voice/twiml/gather, nested <Say>).
+    first = gather.find("Say")
+    assert first.get("voice") == "Polly.Amy" and first.get("language") == "en-GB"
+    assert first.text.startswith("Staffordshire Police.")
+    assert first.text.endswith("hang up and dial 999.")
 
 
 def test_main_menu_is_a_gather_with_keys_speech_and_hints(twilio):
@@ -51,7 +50,7 @@ def test_main_menu_is_a_gather_with_keys_speech_and_hints(twilio):
 @pytest.mark.parametrize(
     "digits,first_verb,text",
     [
-        ("1", "Say", "assess the circumstances and whether you are vulnerable"),
+        ("1", "Say", "Please have any reference numbers ready."),
         ("2", "Redirect", ""),  # to business_hours, decided when the caller gets there
         ("3", "Gather", "Cyber crime and fraud."),
         ("4", "Say", "Connecting you to someone who can help"),
@@ -71,7 +70,7 @@ def test_spoken_choice(twilio):
 
 
 def test_invalid_key_apologises_and_repeats_with_the_next_attempt(twilio):
-    root = twilio.twiml("/menu/main?attempt=1", Digits="9")
+    root = twilio.twiml("/menu/main?attempt=1", Digits="8")
     assert verbs(root) == ["Say", "Gather", "Redirect"]
     assert root.find("Say").text == "Sorry, that is not one of the options."
     assert root.find("Gather").get("action") == "/menu/main?attempt=2"
@@ -105,7 +104,7 @@ def test_repeat_and_back_keys(twilio):
 def test_queue_node_enqueues_with_wait_url_and_action(twilio):
     root = twilio.twiml("/node/crime_queue")
     assert verbs(root) == ["Say", "Enqueue"]
-    assert "999" in root.find("Say").text
+    assert "reference numbers" in root.find("Say").text
     enqueue = root.find("Enqueue")
     assert enqueue.text == "call-handlers"
     assert enqueue.get("waitUrl") == "/queue/crime_queue/wait?cycle=0"
@@ -129,10 +128,13 @@ def test_hold_reads_position_and_wait_and_reminds_of_999(twilio):
 
 
 def test_hold_without_reminder_on_other_cycles_and_short_waits(twilio):
-    root = twilio.twiml("/queue/crime_queue/wait?cycle=0", QueuePosition="1", AvgQueueTime="20")
+    root = twilio.twiml("/queue/general_queue/wait?cycle=0", QueuePosition="1", AvgQueueTime="20")
     text = said(root)
     assert "less than a minute" in text
     assert "dial 999" not in text
+    # The crime queue reminds every cycle, from the first: its caller hears it on joining.
+    root = twilio.twiml("/queue/crime_queue/wait?cycle=0", QueuePosition="1", AvgQueueTime="20")
+    assert "hang up and dial 999" in said(root)
     root = twilio.twiml("/queue/crime_queue/wait?cycle=4", QueuePosition="2", AvgQueueTime="61")
     assert "about 2 minutes" in said(root)
 
@@ -171,7 +173,7 @@ def test_business_queue_overflows_to_call_handlers(twilio):
 def test_transfer_dials_report_fraud(twilio):
     root = twilio.twiml("/node/transfer_report_fraud")
     assert verbs(root) == ["Say", "Dial"]
-    assert "Report Fraud, formerly Action Fraud" in root.find("Say").text
+    assert root.find("Say").text == "Putting you through."
     dial = root.find("Dial")
     assert dial.get("action") == "/transfer/transfer_report_fraud/result"
     assert dial.get("timeout") == "30"

@@ -35,26 +35,33 @@ def says(root: ET.Element) -> list[tuple[str, str, str]]:
 # -- the Welsh choice -------------------------------------------------------------------------
 
 
-def test_a_call_starts_with_the_language_choice_each_in_its_own_voice(config) -> None:
+WELSH_999 = "Mewn argyfwng, rhowch y ffôn i lawr a deialwch 999."
+
+
+def test_a_call_starts_with_the_999_warning_and_welsh_one_key_away(config) -> None:
     root = app_at(config, MONDAY_10AM_BST).twiml("/voice")
     assert verbs(root) == ["Gather", "Redirect"]
     gather = root.find("Gather")
-    assert gather.get("input") == "dtmf"  # keys only: Twilio does not recognise Welsh
-    assert gather.get("action") == "/menu/language?attempt=1"
-    assert says(root) == [  # the 999 warning first; no English-only "press star" after them
-        ("Staffordshire Police. In an emergency, hang up and dial 999.", "Polly.Amy", "en-GB"),
-        ("For English, press 1.", "Polly.Amy", "en-GB"),
-        ("I barhau yn Gymraeg, pwyswch 2.", "Polly.Gwyneth", "cy-GB"),
+    assert gather.get("action") == "/menu/main?attempt=1"
+    assert says(root)[:3] == [  # the 999 warning first; Welsh offered in Welsh, before English
+        (
+            "Staffordshire Police. If someone is in danger or a crime is happening now, "
+            "hang up and dial 999.",
+            "Polly.Amy",
+            "en-GB",
+        ),
+        ("Am Gymraeg, pwyswch 9.", "Polly.Gwyneth", "cy-GB"),
+        ("To report a crime or incident, press 1.", "Polly.Amy", "en-GB"),
     ]
 
 
-def test_pressing_2_carries_on_in_welsh(config) -> None:
+def test_pressing_9_carries_on_in_welsh(config) -> None:
     twilio = app_at(config, MONDAY_10AM_BST)
-    root = twilio.twiml("/menu/language?attempt=1", Digits="2")
-    [(text, voice, language)] = says(root)
-    assert text.startswith("Diolch am ffonio Heddlu Swydd Stafford ar 101")
-    assert (voice, language) == ("Polly.Gwyneth", "cy-GB")
-    assert root.find("Redirect").text == "/node/main?lang=cy-GB"
+    root = twilio.twiml("/menu/main?attempt=1", Digits="9")
+    assert verbs(root) == ["Gather", "Redirect"]
+    assert root.find("Gather").get("action") == "/menu/main?attempt=1&lang=cy-GB"
+    # The 999 warning again, in Welsh this time, then the Welsh menu.
+    assert says(root)[0] == (WELSH_999, "Polly.Gwyneth", "cy-GB")
 
 
 def test_the_welsh_main_menu_is_keys_only_and_in_welsh(config) -> None:
@@ -64,7 +71,8 @@ def test_the_welsh_main_menu_is_keys_only_and_in_welsh(config) -> None:
     assert gather.get("language") is None and gather.get("hints") is None
     assert gather.get("action") == "/menu/main?attempt=1&lang=cy-GB"
     texts = [t for t, _, _ in says(root)]
-    assert texts[0] == "I roi gwybod am drosedd neu ddigwyddiad, pwyswch 1."
+    assert texts[0] == WELSH_999
+    assert texts[2] == "I roi gwybod am drosedd neu ddigwyddiad, pwyswch 1."
     assert texts[-1] == "I glywed y dewisiadau hyn eto, pwyswch seren."
     assert {(v, lang) for _, v, lang in says(root)} == {("Polly.Gwyneth", "cy-GB")}
 
@@ -76,12 +84,11 @@ def test_the_english_main_menu_still_offers_speech(config) -> None:
     assert gather.get("language") == "en-GB"
 
 
-def test_silence_at_the_language_choice_carries_on_in_english(config) -> None:
-    root = app_at(config, MONDAY_10AM_BST).twiml("/menu/language?attempt=1")
+def test_a_silent_welsh_caller_stays_in_welsh(config) -> None:
+    root = app_at(config, MONDAY_10AM_BST).twiml("/menu/main?attempt=1&lang=cy-GB")
     texts = [t for t, _, _ in says(root)]
-    assert texts[0] == "Continuing in English."
-    assert texts[1].startswith("Thank you for calling Staffordshire Police on 101")
-    assert root.find("Redirect").text == "/node/main"
+    assert texts[:2] == ["Mae'n ddrwg gennym, ni chlywsom ddewis.", WELSH_999]
+    assert root.find("Gather").get("action") == "/menu/main?attempt=2&lang=cy-GB"
 
 
 def test_welsh_queue_messages(config) -> None:
@@ -112,17 +119,20 @@ def test_option_2_goes_to_the_hours_node_which_is_decided_at_call_time(config) -
 
 
 @pytest.mark.parametrize(
-    ("when", "first_words", "then"),
+    ("when", "first_words", "verb"),
     [
-        (MONDAY_10AM_BST, "You have reached the business crime line.", "/node/business_queue"),
-        (MONDAY_7_30AM_GMT, "The business crime line is open from 8am", "/node/general_queue"),
-        (SATURDAY_NOON, "The business crime line is open from 8am", "/node/general_queue"),
+        (MONDAY_10AM_BST, "Connecting you to the business crime line.", "Enqueue"),
+        (MONDAY_7_30AM_GMT, "The business crime line is open 8am to 6pm", "Redirect"),
+        (SATURDAY_NOON, "The business crime line is open 8am to 6pm", "Redirect"),
     ],
 )
-def test_the_business_line_by_the_clock(config, when, first_words: str, then: str) -> None:
+def test_the_business_line_by_the_clock(config, when, first_words: str, verb: str) -> None:
     root = app_at(config, when).twiml("/node/business_hours")
     assert says(root)[0][0].startswith(first_words)
-    assert root.find("Redirect").text == then
+    if verb == "Enqueue":  # open: straight into the business crime queue
+        assert root.find("Enqueue").text == "business-crime"
+    else:  # closed: on to the general queue
+        assert root.find("Redirect").text == "/node/general_queue"
 
 
 def test_a_bank_holiday_says_its_own_message_then_the_closed_message(config) -> None:
@@ -131,8 +141,7 @@ def test_a_bank_holiday_says_its_own_message_then_the_closed_message(config) -> 
     assert texts == [
         "Mae'r llinell droseddau busnes ar gau heddiw ar gyfer Dydd Nadolig.",
         "Mae'r llinell droseddau busnes ar agor rhwng 8 y bore a 6 yr hwyr, o ddydd Llun i "
-        "ddydd Gwener. Byddwn yn eich trosglwyddo i'n llinell gyffredinol nawr, lle gall "
-        "triniwr galwadau gymryd eich adroddiad.",
+        "ddydd Gwener. Gall triniwr galwadau ar ein llinell gyffredinol gymryd eich adroddiad.",
     ]
     assert root.find("Redirect").text == "/node/general_queue?lang=cy-GB"
 
@@ -184,22 +193,22 @@ def test_an_announcement_plays_first_in_both_languages_and_listens_for_its_key(
         ("If you are calling about the road closur", "Polly.Amy"),
         ("Os ydych chi'n ffonio am gau'r ffordd ar", "Polly.Gwyneth"),
     ]
-    # Then the language choice, as on any call.
-    assert root.findall("Gather")[1].get("action") == "/menu/language?attempt=1"
+    # Then the main menu, as on any call.
+    assert root.findall("Gather")[1].get("action") == "/menu/main?attempt=1"
 
 
 def test_pressing_the_announcement_key_goes_to_its_node(config, tmp_path: Path) -> None:
     menu = with_announcement(tmp_path, enabled=True)
     twilio = app_at(config, dt.datetime(2026, 11, 29, 12, tzinfo=UTC), menu)
     root = twilio.twiml("/announcement", Digits="5")
-    assert said(root).startswith("Thank you. The A34 is closed at Stone")
+    assert said(root).startswith("The A34 is closed at Stone")
     assert root.find("Redirect").text == "/node/crime_queue"
     # Any other key: the start of the menu.
     root = twilio.twiml("/announcement", Digits="7")
-    assert root.find("Gather").get("action") == "/menu/language?attempt=1"
-    # A key of the start menu, pressed ahead: taken as the answer to it.
-    root = twilio.twiml("/announcement", Digits="2")
-    assert says(root)[0][0].startswith("Diolch am ffonio Heddlu Swydd Stafford")
+    assert root.find("Gather").get("action") == "/menu/main?attempt=1"
+    # A key of the start menu, pressed ahead: taken as the answer to it (9: Welsh).
+    root = twilio.twiml("/announcement", Digits="9")
+    assert says(root)[0][0] == WELSH_999
 
 
 @pytest.mark.parametrize(

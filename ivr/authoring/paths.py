@@ -27,6 +27,8 @@ from ..twiml.answers import Answer, Answers
 REFERENCE_WEEK = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 """Where the walk looks for an open and a closed moment of each hours node (a Monday)."""
 NO_ANSWER = "(no answer)"
+CLOCK = frozenset({"(open)", "(closed)"})
+"""Conditions the time of the call decides (hours nodes): a caller still gets there by keys."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,17 @@ class Route:
     @property
     def by_keys_only(self) -> bool:
         return all(not k.startswith("(") for k in self.keys)
+
+    @property
+    def pressed(self) -> tuple[str, ...]:
+        """The keys the caller presses, without the conditions met on the way."""
+        return tuple(k for k in self.keys if not k.startswith("("))
+
+    @property
+    def by_keys(self) -> bool:
+        """Reached by pressing keys, at some time of day: nothing failed on the way (no
+        silence, no full queue, no failed transfer)."""
+        return all(not k.startswith("(") or k in CLOCK for k in self.keys)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,15 +181,11 @@ class _Walker:
         menu, in another language, and that is a new place)."""
         if (node_id, language) in here.seen or node_id not in self.menu.nodes:
             return None  # a loop back (or a broken reference, which validation reports)
-        node = self.menu.node(node_id)
-        # A language choice is not a level of the menu a caller has to find their way in.
-        deeper = isinstance(node, MenuNode) and not self.menu.is_language_choice(node)
         return here.then(
             node=node_id,
             language=language,
             nodes=(*here.nodes, node_id),
             seen=here.seen | {(node_id, language)},
-            menus=here.menus + deeper,
         )
 
     def document(self, answer: Answer, here: _Here) -> None:
@@ -244,11 +253,14 @@ class _Walker:
                 if verb.tag == "Say":
                     heard.append(spoken_text(verb))
                 spent += self.clock.verb_seconds(verb)
+            # Choosing a language is not a level of the menu a caller finds their way through.
+            level = not (option.language or self.menu.is_language_choice(node))
             pressed = here.then(
                 keys=(*here.keys, option.key),
                 seconds=here.seconds + offset,
                 heard=(*here.heard, *heard),
                 steps=(*here.steps, f"press {option.key}"),
+                menus=here.menus + level,
             )
             answer = self.answers.choose(
                 node.id if hasattr(node, "id") else place.node or "",
@@ -257,6 +269,11 @@ class _Walker:
                 attempt,
                 here.language,
             )
+            step = answer.step
+            if step is not None and (step.node, step.language) == (here.node, here.language):
+                # The option leads back to this very place (Welsh offered again in Welsh):
+                # a loop back; document() would take it for the menu already entered.
+                continue
             self.document(answer, pressed)
 
     def redirect(self, url: str, here: _Here) -> None:
@@ -267,7 +284,9 @@ class _Walker:
             attempt = place.number("attempt", 1)
             answer = self.answers.choose(place.node, "", "", attempt, language)
             if answer.step is not None and answer.step.outcome == "fallback":
-                here = here.then(keys=(*here.keys, NO_ANSWER))
+                menu = self.menu.node(place.node)
+                level = not self.menu.is_language_choice(menu)
+                here = here.then(keys=(*here.keys, NO_ANSWER), menus=here.menus + level)
             self.document(answer, here.then(language=language))
         elif place.webhook == "node" and place.node in self.menu.nodes:
             target = place.node

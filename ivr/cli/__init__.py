@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "paths": "ivr.cli.menu:paths",
     "graph": "ivr.cli.menu:graph",
     "schema": "ivr.cli.menu:schema",
+    "diff": "ivr.cli.authoring:diff",
+    "publish": "ivr.cli.authoring:publish",
     "call": "ivr.cli.call:call",
     "test": "ivr.scripts.cli:test",
     "twilio": "ivr.cli.twilio:twilio",

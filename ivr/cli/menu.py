@@ -17,31 +17,44 @@ def menu_path(path: str | None) -> str:
 
 @click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-def validate(file: str | None) -> None:
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 on warnings too: publish only what passes this."
+)
+def validate(file: str | None, strict: bool) -> None:
     """Check a menu file and print every problem with its location.
 
-    Exits 1 when the file has errors; warnings (such as unreachable nodes) do not fail it.
+    Errors (the app would refuse the file) come all at once, however many there are.
+    Warnings are what callers would suffer from: unreachable nodes, and the caller-experience
+    checks set in defaults.checks (options per menu, menus deep, a menu with no repeat key, a
+    key never said, a node that speaks too long, languages that reach different
+    destinations, destinations over the listening budget). Exits 1 on errors, and with
+    --strict on warnings too.
 
+    \b
     Example:
-
         ivr validate menus.json
+        ivr validate --strict menus.draft.json
     """
-    from ..menu import load_menu
+    from ..authoring.checks import review
 
     path = menu_path(file)
     try:
-        menu = load_menu(path)
+        result = review(path)
     except MenuError as exc:
         click.echo(f"{exc.source}: {len(exc.problems)} error(s)", err=True)
         for problem in exc.problems:
             click.echo(f"  error: {problem}", err=True)
         sys.exit(1)
-    for warning in menu.warnings:
+    for warning in result.warnings:
         click.echo(f"  warning: {warning}", err=True)
+    menu = result.menu
     kinds: dict[str, int] = {}
     for node in menu.nodes.values():
         kinds[node.kind] = kinds.get(node.kind, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    if strict and result.warnings:
+        click.echo(f"{path}: {len(result.warnings)} warning(s), refused by --strict", err=True)
+        sys.exit(1)
     click.echo(f"{path}: OK — {len(menu.nodes)} nodes ({summary}), start {menu.start!r}")
 
 

@@ -34,19 +34,19 @@ TEXT_FIELDS = frozenset({"say", "prompt", "invalid", "silence", "reminder", "mes
 """Fields holding words to speak (Text), checked for translations and placeholders."""
 
 
-def _texts(model: BaseModel, path: str) -> Iterator[tuple[str, Any]]:
-    """Every Text value in a model tree, with its path."""
+def texts(model: BaseModel, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every Text value in a model tree (words to speak), with its path in the file."""
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         sub = f"{path}.{info.alias or name}" if path else (info.alias or name)
         if isinstance(value, BaseModel):
-            yield from _texts(value, sub)
+            yield from texts(value, sub)
         elif isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values()):
             for k, v in value.items():
-                yield from _texts(v, f"{sub}.{k}")
+                yield from texts(v, f"{sub}.{k}")
         elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
             for i, v in enumerate(value):
-                yield from _texts(v, f"{sub}[{i}]")
+                yield from texts(v, f"{sub}[{i}]")
         elif value is None or not (name in TEXT_FIELDS or isinstance(model, Phrasebook)):
             continue
         elif isinstance(value, list):
@@ -64,21 +64,32 @@ _ALLOWED_PLACEHOLDERS = {
 }
 
 
-def check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
-    """Cross-reference checks the schema cannot express: errors and warnings."""
+def check(f: MenuFile, node_ids: set[str] | None = None) -> tuple[list[Problem], list[Problem]]:
+    """Cross-reference checks the schema cannot express: errors and warnings.
+
+    ``node_ids``: every node id the file has, when ``f`` holds only the nodes that could be
+    read (see :mod:`ivr.menu.salvage`): a reference to a node with problems of its own is
+    not also reported as a reference to nothing.
+    """
     errors: list[Problem] = []
     warnings: list[Problem] = []
     nodes = f.nodes
+    known = set(nodes) if node_ids is None else node_ids
     langs = [f.defaults.language, *f.languages]
 
     def ref(path: str, target: str | None) -> None:
-        if target is not None and target not in nodes:
-            hint = difflib.get_close_matches(target, nodes, n=1)
+        if target is not None and target not in known:
+            hint = difflib.get_close_matches(target, known, n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             errors.append(Problem(path, f"refers to node {target!r}, which does not exist{extra}"))
 
     ref("start", f.start)
     ref("defaults.error_node", f.defaults.error_node)
+    for i, target in enumerate(f.defaults.checks.main):
+        ref(f"defaults.checks.main[{i}]", target)
+    for lang in f.defaults.checks.budgets:
+        if lang not in langs:
+            errors.append(Problem(f"defaults.checks.budgets.{lang}", f"unknown language {lang!r}"))
     for lang in f.languages:
         if lang == f.defaults.language:
             errors.append(Problem(f"languages.{lang}", "repeats the default language"))
@@ -195,7 +206,7 @@ def check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
         for i, o in enumerate(node.options)
         if o.language is not None
     }
-    for path, value in _texts(f, ""):
+    for path, value in texts(f):
         if path in own_language:
             lang = own_language[path]
             if isinstance(value, dict) and not value.get(lang, "").strip():
@@ -227,7 +238,7 @@ def check(f: MenuFile) -> tuple[list[Problem], list[Problem]]:
                 if ph not in allowed:
                     errors.append(Problem(path, f"unknown placeholder {{{ph}}}"))
 
-    if not errors:
+    if not errors and node_ids is None:
         for node_id in sorted(set(nodes) - reachable(Menu(f))):
             warnings.append(Problem(f"nodes.{node_id}", "is not reachable from the start node"))
     return errors, warnings

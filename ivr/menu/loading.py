@@ -18,21 +18,23 @@ from ..errors import MenuError, Problem
 from .checks import check
 from .menu import Menu
 from .model import NODE_KINDS, MenuFile
+from .salvage import salvage
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in seen:
-            raise _DuplicateKey(k)
-        seen[k] = v
-    return seen
+class _Objects:
+    """``json.loads``' object hook: notes duplicate keys (the last value wins, as in JSON
+    parsers generally) so that they are reported with every other problem."""
 
+    def __init__(self) -> None:
+        self.duplicates: list[str] = []
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(key)
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in seen:
+                self.duplicates.append(k)
+            seen[k] = v
+        return seen
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -49,10 +51,10 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _locate(text: str, path: str) -> tuple[int | None, int | None]:
-    """Best-effort line and column of the JSON value at ``path``."""
+def locate(text: str, problems: list[Problem]) -> list[Problem]:
+    """``problems`` with the line and column of each one's path in menu JSON ``text``."""
     locator = _Locator(text)
-    return locator.find(path)
+    return [Problem(p.path, p.message, *locator.find(p.path)) for p in problems]
 
 
 MAX_DEPTH = 64
@@ -84,6 +86,8 @@ class _Locator:
     def __init__(self, text: str) -> None:
         self.text = text
         self.positions: dict[str, int] = {}
+        self.duplicates: list[tuple[str, int]] = []
+        """(path, position) of each key given twice in one object."""
         self.i = 0
         try:
             self._value("")
@@ -93,12 +97,14 @@ class _Locator:
     def find(self, path: str) -> tuple[int | None, int | None]:
         while path:
             if path in self.positions:
-                pos = self.positions[path]
-                line = self.text.count("\n", 0, pos) + 1
-                return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+                return self.line_column(self.positions[path])
             parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
             path = "" if parent == path else parent
         return None, None
+
+    def line_column(self, pos: int) -> tuple[int, int]:
+        line = self.text.count("\n", 0, pos) + 1
+        return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
 
     def _ws(self) -> None:
         while self.i < len(self.text) and self.text[self.i] in " \t\r\n":
@@ -114,12 +120,18 @@ class _Locator:
             if self.text[self.i] == "}":
                 self.i += 1
                 return
+            keys: set[str] = set()
             while True:
                 self._ws()
+                at = self.i
                 key = self._string()
+                sub = f"{path}.{key}" if path else key
+                if key in keys:
+                    self.duplicates.append((sub, at))
+                keys.add(key)
                 self._ws()
                 self.i += 1  # ':'
-                self._value(f"{path}.{key}" if path else key)
+                self._value(sub)
                 self._ws()
                 c = self.text[self.i]
                 self.i += 1
@@ -157,17 +169,17 @@ class _Locator:
 
 
 def parse_menu(text: str, source: str = "menus.json") -> Menu:
-    """Validate menu JSON ``text``; raise :class:`MenuError` with every located problem."""
+    """Validate menu JSON ``text``; raise :class:`MenuError` with every located problem.
+
+    Every problem in one pass: duplicate keys, what the model refuses, and the cross-checks
+    of :mod:`ivr.menu.checks` on every part the model could read (:mod:`ivr.menu.salvage`).
+    """
+    objects = _Objects()
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=objects)
     except json.JSONDecodeError as exc:
         raise MenuError(
             source, [Problem("", f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)]
-        ) from None
-    except _DuplicateKey as exc:
-        line, col = _duplicate_position(text, exc.key)
-        raise MenuError(
-            source, [Problem("", f"duplicate key {exc.key!r} in one object", line, col)]
         ) from None
     except RecursionError:
         # A hostile or broken file: brackets nested thousands deep. Refuse it as a problem,
@@ -179,46 +191,88 @@ def parse_menu(text: str, source: str = "menus.json") -> Menu:
         raise MenuError(
             source, [Problem("", f"invalid JSON: nested more than {MAX_DEPTH} levels deep")]
         )
+    locator = _Locator(text)
+    problems = _duplicates(objects, locator)
     try:
         model = MenuFile.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            path = _path(err["loc"])
-            line, col = _locate(text, path)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "missing":
-                msg = "is required"
-            elif err["type"] == "extra_forbidden":
-                msg = "is not a known field (check the spelling)"
-            elif err["type"] == "union_tag_invalid":
-                msg = f"unknown node kind; use one of: {', '.join(NODE_KINDS)}"
-            problems.append(Problem(path, msg, line, col))
-        raise MenuError(source, problems) from None
+        problems += [_problem(err, locator) for err in exc.errors(include_url=False)]
+        problems += _located(_cross_checks(data), locator)
+        raise MenuError(source, _in_reading_order(problems)) from None
     errors, warnings = check(model)
-    if errors:
-        located = [Problem(p.path, p.message, *_locate(text, p.path)) for p in errors]
-        raise MenuError(source, located)
-    located = [Problem(p.path, p.message, *_locate(text, p.path)) for p in warnings]
-    return Menu(model, source, located)
+    problems += _located(errors, locator)
+    if problems:
+        raise MenuError(source, _in_reading_order(problems))
+    return Menu(model, source, _located(warnings, locator))
 
 
-def _duplicate_position(text: str, key: str) -> tuple[int | None, int | None]:
-    """Where ``key`` appears a second time (close enough to point an author at it)."""
-    hits = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
-    if len(hits) < 2:
-        return None, None
-    pos = hits[1]
-    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+def _cross_checks(data: Any) -> list[Problem]:
+    """The cross-checks' errors on what the model could read of a file it refused."""
+    readable = salvage(data)
+    if readable is None:
+        return []
+    try:
+        errors, _ = check(*readable)
+    except Exception:  # a hostile file must be refused, never crash the loader
+        # The salvaged parts bypass the model's own validators: a combination no check
+        # expects must cost the author the extra findings, not the app its last good menu.
+        return []
+    return errors
+
+
+def _problem(err: Any, locator: _Locator) -> Problem:
+    """One of pydantic's errors, in the author's words, located."""
+    path = _path(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "is required"
+    elif err["type"] == "extra_forbidden":
+        msg = "is not a known field (check the spelling)"
+    elif err["type"] == "union_tag_invalid":
+        msg = f"unknown node kind; use one of: {', '.join(NODE_KINDS)}"
+    return Problem(path, msg, *locator.find(path))
+
+
+def _located(problems: list[Problem], locator: _Locator) -> list[Problem]:
+    return [Problem(p.path, p.message, *locator.find(p.path)) for p in problems]
+
+
+def _duplicates(objects: _Objects, locator: _Locator) -> list[Problem]:
+    """A problem at each key given twice in one object."""
+    found = [
+        Problem(path, f"duplicate key {path.rsplit('.', 1)[-1]!r} in one object", *at)
+        for path, at in ((p, locator.line_column(pos)) for p, pos in locator.duplicates)
+    ]
+    if objects.duplicates and not found:  # the locator could not scan the text: no position
+        found = [Problem("", f"duplicate key {k!r} in one object") for k in objects.duplicates]
+    return found
+
+
+def _in_reading_order(problems: list[Problem]) -> list[Problem]:
+    """Top to bottom of the file (unlocated ones last), each problem once."""
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
+
+
+def read_menu_bytes(path: str | Path) -> tuple[bytes, str]:
+    """A menu file's bytes and its text, from one read (what is checked is what is
+    published); raise :class:`MenuError` if it cannot be read as UTF-8."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise MenuError(str(p), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return data, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MenuError(str(p), [Problem("", f"not UTF-8 text: {exc.reason}")]) from None
+
+
+def read_menu_text(path: str | Path) -> str:
+    """A menu file's text; raise :class:`MenuError` if it cannot be read as UTF-8."""
+    return read_menu_bytes(path)[1]
 
 
 def load_menu(path: str | Path) -> Menu:
     """Read and validate a menu file; raise :class:`MenuError` if it cannot be used."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MenuError(str(p), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
-    except UnicodeDecodeError as exc:
-        raise MenuError(str(p), [Problem("", f"not UTF-8 text: {exc.reason}")]) from None
-    return parse_menu(text, str(p))
+    return parse_menu(read_menu_text(path), str(Path(path)))

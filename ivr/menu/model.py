@@ -148,6 +148,71 @@ class Phrasebook(_Model):
     )
 
 
+class Budget(_Model):
+    """Listening budgets: the most seconds of speech before a caller reaches a destination."""
+
+    main: float | None = Field(
+        30,
+        ge=1,
+        le=600,
+        description=(
+            "Seconds for the destinations listed in `checks.main`, by the quickest route of "
+            "keys; none: no limit."
+        ),
+    )
+    any: float | None = Field(
+        60,
+        ge=1,
+        le=600,
+        description="Seconds for every destination a caller reaches by keys; none: no limit.",
+    )
+
+
+class Checks(_Model):
+    """What `ivr validate` warns about for callers' sake (public-sector IVR guidance and
+    contact-centre practice). A warning never stops the menu being served; `ivr validate
+    --strict` and `ivr publish` refuse it.
+
+    Times are what `ivr paths` measures: the speech a caller listens to, pressing as soon as
+    they hear their option.
+    """
+
+    main: list[str] = Field(
+        default_factory=list,
+        description=(
+            "The destinations (queue, transfer or message nodes) most callers want: "
+            "`budget.main` applies to them, `budget.any` to the rest."
+        ),
+    )
+    budget: Budget = Field(
+        default_factory=Budget,
+        description='Listening budgets, e.g. {"main": 30, "any": 60}, for every language.',
+    )
+    budgets: dict[str, Budget] = Field(
+        default_factory=dict,
+        description=(
+            "Per language, budgets that replace `budget` for callers in it, e.g. "
+            '{"cy-GB": {"main": 35, "any": 55}}: the choice of language itself is '
+            "speech those callers hear first."
+        ),
+    )
+    max_options: int = Field(
+        5, ge=1, le=12, description="Most options one menu may offer (a language choice counts)."
+    )
+    max_menus: int = Field(
+        3, ge=1, le=20, description="Most menus a caller may go through to reach a destination."
+    )
+    max_prompt_seconds: float = Field(
+        20,
+        ge=1,
+        le=600,
+        description=(
+            "Longest time one node may speak: a menu until its last option has been offered, "
+            "or a message, queue, transfer or goodbye's words."
+        ),
+    )
+
+
 class Defaults(_Model):
     """Settings every node inherits unless it says otherwise."""
 
@@ -170,6 +235,13 @@ class Defaults(_Model):
     phrases: Phrasebook = Field(
         default_factory=Phrasebook,
         description="What the system says between prompts (invalid key, silence, hold...).",
+    )
+    checks: Checks = Field(
+        default_factory=Checks,
+        description=(
+            "Caller-experience limits `ivr validate` warns about: options per menu, menus deep, "
+            "time to speak, listening budgets and the main destinations."
+        ),
     )
 
 

@@ -1,6 +1,7 @@
 """The webhook URLs handed to Twilio, which carry a call's whole state between requests.
 
-Node, attempt, language and hold cycle travel in the URL, never in process memory, so any
+Node, attempt, language, hold cycle and which menu the call is on (``menu=draft`` for a
+test caller's call on the draft menu) travel in the URL, never in process memory, so any
 worker or instance can serve any step of any call. The webhooks' routes (``ivr.webhooks``)
 read back exactly what these build.
 """
@@ -31,15 +32,20 @@ class Place:
 class UrlRoutes:
     """Builds the (relative) webhook URLs that carry a call's state."""
 
-    def __init__(self, default_language: str, prefix: str = "") -> None:
+    def __init__(self, default_language: str, prefix: str = "", menu: str | None = None) -> None:
         self.default_language = default_language
         # Where the app lives under the public host (PUBLIC_BASE_URL's path), e.g. "/ivr".
         self.prefix = prefix
+        # Which menu the call is on when it is not the published one ("draft"): every URL
+        # carries it, so every webhook of the call is answered from the same menu.
+        self.menu = menu
 
     def _q(self, language: str, **params: int) -> str:
         pairs = [f"{k}={v}" for k, v in params.items()]
         if language != self.default_language:
             pairs.append(f"lang={quote(language)}")
+        if self.menu is not None:
+            pairs.append(f"menu={quote(self.menu)}")
         return ("?" + "&".join(pairs)) if pairs else ""
 
     def parse(self, url: str) -> Place:

@@ -23,7 +23,7 @@ from ..logs import setup as setup_logging
 from ..menu import load_menu
 from .request import WebhookRequest
 from .roster import QueueRoster
-from .store import MenuStore
+from .store import DRAFT, Menus, MenuStore
 
 if TYPE_CHECKING:
     from ..account.provision import TwilioAccount
@@ -43,6 +43,8 @@ class IVR:
     """Every event of every call goes here: the chain built by :func:`create_app`."""
     clock: Clock
     """The time of a request (opening hours, announcements); fixed by IVR_NOW or a test."""
+    menus: Menus
+    """Which menu a call hears: ``store``'s, or the draft for test callers."""
     journey: JourneyLog | None = None
     """The journey log when it is on (callback requests are stored there)."""
 
@@ -98,6 +100,17 @@ def create_app(
         reload_every=reload_every if reload_every and reload_every > 0 else None,
         routes_for=lambda m: UrlRoutes(m.defaults.language, prefix),
     )
+    # The draft menu that test callers hear: never required, never in the published path.
+    draft = None
+    if app.config["IVR_DRAFT_MENU_FILE"]:
+        draft = MenuStore(
+            app.config["IVR_DRAFT_MENU_FILE"],
+            reload_every=reload_every if reload_every and reload_every > 0 else None,
+            routes_for=lambda m: UrlRoutes(m.defaults.language, prefix, menu=DRAFT),
+            required=False,
+            name="draft menu",
+        )
+    menus = Menus(store, draft, frozenset(app.config["IVR_TEST_CALLERS"]))
     clock = clock or _clock(app.config["IVR_NOW"])
 
     # -- the recorder chain, in order: log line, journey log, then the listeners that need
@@ -129,6 +142,7 @@ def create_app(
         store=store,
         recorder=Recorders(*chain),
         clock=clock,
+        menus=menus,
         journey=journey,
     )
 

@@ -28,8 +28,9 @@ def ivr() -> IVR:
 
 
 def served() -> Served:
-    """The menu in service and its renderer, swapped together on a reload."""
-    return current_app.extensions["ivr"].store.served
+    """The menu this call is on, and its renderer: the draft when the call's URLs say
+    ``menu=draft`` (a test caller's call), else the published menu."""
+    return current_app.extensions["ivr"].menus.for_call(param(request.args, "menu"))
 
 
 def now() -> dt.datetime:

@@ -45,24 +45,24 @@ def speech_confidence(raw: str) -> float | None:
 def moved(s: Served, node_id: str, lang: str) -> Response:
     """The caller's node is gone (the menu was edited mid-call): start again, with a word."""
     log.warning("call %s: node %r is not in the menu; back to the start", call_sid(), node_id)
-    start = s.menu.start
-    record(Kind.MOVED, node=node_id[:64], outcome="moved", language=lang, detail={"next": start})
-    return twiml(s.renderer.step(start, lang, 1, "moved"))
+    answer = s.answers.moved(lang)
+    next_node = s.menu.start
+    record(
+        Kind.MOVED, node=node_id[:64], outcome="moved", language=lang, detail={"next": next_node}
+    )
+    return twiml(answer.twiml)
 
 
 @bp.post("/voice")
 @require_twilio_signature
 def voice() -> Response:
     """Answer a new call with the start node (after any announcements that are on)."""
-    s = served()
+    s, test = ivr().menus.for_new_call(caller())
     lang = s.menu.defaults.language
-    record(
-        Kind.CALL_START,
-        node=s.menu.start,
-        language=lang,
-        caller=caller(),
-        detail={"to": param(request.form, "To")[:32]},
-    )
+    detail: dict[str, object] = {"to": param(request.form, "To")[:32]}
+    if test:
+        detail["test"] = True  # a test caller: left out of `ivr report`
+    record(Kind.CALL_START, node=s.menu.start, language=lang, caller=caller(), detail=detail)
     answer, _ = s.answers.call_start(now())
     return twiml(answer.twiml)
 
