@@ -1,7 +1,8 @@
-"""The journey log's commands: ``ivr journey``, ``ivr report``, ``ivr purge``, ``ivr callbacks``.
+"""The journey log's commands: ``ivr journey``, ``report``, ``purge``, ``callbacks``, ``db``.
 
 Thin: each opens the log, calls the library and prints. Library errors become
-``click.ClickException`` here and nowhere else.
+``click.ClickException`` here and nowhere else. The journey log (SQLAlchemy, Alembic) is imported
+when a command runs, not when ``ivr`` starts.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import IVRError
-from .journey import JourneyLog, describe, local_time, parse_time
+
+if TYPE_CHECKING:
+    from .journey import JourneyLog
 
 database_option = click.option(
     "--database",
@@ -27,8 +30,13 @@ database_option = click.option(
 
 
 @contextmanager
-def opened(database: str | None) -> Iterator[JourneyLog]:
-    """The journey log named by ``--database`` or the settings, closed afterwards."""
+def opened(database: str | None, replay: bool = True) -> Iterator[JourneyLog]:
+    """The journey log named by ``--database`` or the settings, closed afterwards.
+
+    First (``replay``) it writes what killed workers left in their spool files on this host,
+    so that what callers were told counts even before a worker has started again.
+    """
+    from .journey import JourneyLog
     from .settings import load
 
     settings: dict[str, Any] = load()
@@ -39,6 +47,8 @@ def opened(database: str | None) -> Iterator[JourneyLog]:
     except IVRError as exc:
         raise click.ClickException(str(exc)) from None
     try:
+        if replay:
+            log.replay(wait=60.0)
         yield log
     except IVRError as exc:
         raise click.ClickException(str(exc)) from None
@@ -73,6 +83,8 @@ def journey(call_sid: str | None, last: int, database: str | None) -> None:
 
         ivr journey CA0123456789abcdef0123456789abcdef
     """
+    from .journey import describe_event, local_time
+
     with opened(database) as log:
         if not call_sid:
             rows = log.recent_calls(last)
@@ -97,7 +109,9 @@ def journey(call_sid: str | None, last: int, database: str | None) -> None:
             + (f" after {call.duration}s" if call.duration is not None else "")
         )
     for n, e in enumerate(steps, 1):
-        click.echo(f"{n:>3}. {local_time(e.at, '%H:%M:%S')} +{e.at - start:6.1f}s  {describe(e)}")
+        click.echo(
+            f"{n:>3}. {local_time(e.at, '%H:%M:%S')} +{e.at - start:6.1f}s  {describe_event(e)}"
+        )
 
 
 @click.command("report")
@@ -143,7 +157,7 @@ def report(
 
         ivr report --since 7d --format html --output report.html
     """
-    from .report import render
+    from .journey import parse_time, render
 
     try:
         start = parse_time(since) if since else None
@@ -166,13 +180,18 @@ def report(
 @click.option(
     "--older-than", "older_than", required=True, help="Age to delete beyond: 90d, 12h, 30m."
 )
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts, cron).")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @database_option
-def purge(older_than: str, yes: bool, database: str | None) -> None:
+def purge(older_than: str, yes: bool, dry_run: bool, database: str | None) -> None:
     """Delete calls, their steps and callback requests older than a given age (retention).
+
+    Asks first; without a terminal to ask on (a pipe, cron) it deletes only with --yes.
 
     Example:
 
+    \b
+        ivr purge --older-than 90d --dry-run
         ivr purge --older-than 90d --yes
     """
     from .journey import parse_duration
@@ -181,9 +200,22 @@ def purge(older_than: str, yes: bool, database: str | None) -> None:
         age = parse_duration(older_than)
     except IVRError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Delete everything recorded more than {older_than} ago?", abort=True)
     with opened(database) as log:
+        counts = log.purge(age, dry_run=True)
+        what = (
+            f"{counts['calls']} call(s), {counts['events']} step(s) and "
+            f"{counts['callbacks']} callback request(s) older than {older_than}"
+        )
+        if dry_run:
+            click.echo(f"Would delete {what}.")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.ClickException(
+                    f"not deleting {what}: there is no terminal to confirm on; "
+                    "pass --yes to delete, or --dry-run to see what would go"
+                )
+            click.confirm(f"Delete {what}?", abort=True)
         counts = log.purge(age)
     click.echo(
         f"Deleted {counts['calls']} call(s), {counts['events']} step(s) and "
@@ -203,6 +235,8 @@ def callbacks(ctx: click.Context, database: str | None) -> None:
         ivr callbacks
         ivr callbacks done 3f2a9c1e
     """
+    from .journey import local_time
+
     ctx.obj = {"database": database}
     if ctx.invoked_subcommand is not None:
         return
@@ -215,8 +249,9 @@ def callbacks(ctx: click.Context, database: str | None) -> None:
         where = cb.queue or cb.node or "-"
         place = f"position {cb.position}" if cb.position else "position -"
         wait = f"expected wait {cb.wait // 60}m" if cb.wait else "expected wait -"
+        number = cb.number if cb.number_kept else f"{cb.number} (number no longer kept)"
         click.echo(
-            f"{cb.id[:8]}  {local_time(cb.requested_at)}  call {cb.number}  "
+            f"{cb.id[:8]}  {local_time(cb.requested_at)}  call {number}  "
             f"queue {where} ({place}, {wait})  chose: {' > '.join(cb.path) or '-'}  "
             f"[{cb.call_sid}]"
         )
@@ -236,9 +271,83 @@ def callbacks_done(
 
         ivr callbacks done 3f2a9c1e --notes "called back, crime reported"
     """
+    from .journey import local_time
+
     with opened(database or (ctx.obj or {}).get("database")) as log:
         cb = log.complete_callback(callback_id, notes)
-    click.echo(f"Callback {cb.id[:8]} to {cb.number} marked done at {local_time(cb.done_at)}.")
+    click.echo(
+        f"Callback {cb.id[:8]} marked done at {local_time(cb.done_at)}; "
+        f"its number ({cb.number}) is no longer kept."
+    )
 
 
-COMMANDS = (journey, report, purge, callbacks)
+@click.group("db")
+def db() -> None:
+    """The journey log's database schema (Alembic migrations).
+
+    The schema is also upgraded whenever the app starts; run this to do it beforehand, e.g.
+    in a deployment step, or to see where a database stands.
+
+    Example:
+
+    \b
+        ivr db upgrade
+        ivr db current --database postgresql+psycopg://ivr@db/ivr
+    """
+
+
+def _revision(revision: str | None) -> str:
+    if revision is None:
+        return "an empty database"
+    if revision.startswith("legacy-"):
+        return f"schema version {revision.removeprefix('legacy-')} (made before Alembic)"
+    return f"revision {revision}"
+
+
+@db.command("upgrade")
+@database_option
+def db_upgrade(database: str | None) -> None:
+    """Upgrade the journey log's schema to this ivr101's newest revision.
+
+    Safe while the app runs and when several run it at once; a database made before the
+    migrations used Alembic is adopted without loss.
+
+    Example:
+
+        ivr db upgrade --database sqlite:///ivr-journeys.db
+    """
+    from .journey import migrate
+
+    with opened(database, replay=False) as log:
+        before = migrate.current(log.engine)
+        after = migrate.upgrade(log.engine)
+        url = log.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"{url}: already at revision {after} (the newest).")
+    else:
+        click.echo(f"{url}: upgraded from {_revision(before)} to revision {after}.")
+
+
+@db.command("current")
+@database_option
+def db_current(database: str | None) -> None:
+    """Show the journey log's schema revision, and whether it is the newest.
+
+    Example:
+
+        ivr db current
+    """
+    from .journey import migrate
+
+    with opened(database, replay=False) as log:
+        revision = migrate.current(log.engine)
+        url = log.engine.url.render_as_string(hide_password=True)
+    newest = migrate.head()
+    if revision == newest:
+        click.echo(f"{url}: revision {revision} (the newest).")
+        return
+    where = "no schema yet" if revision is None else _revision(revision)
+    click.echo(f"{url}: {where} (`ivr db upgrade` takes it to {newest}).")
+
+
+COMMANDS = (journey, report, purge, callbacks, db)

@@ -209,6 +209,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IVR_CALLER_HASH_KEY", _optional, None),
     Setting("IVR_STORE_SPEECH", _flag, False),
     Setting("IVR_JOURNEY_LOG", _on_unless_off, True),
+    Setting("IVR_SPOOL_DIR", _optional, None),
+    Setting("IVR_CALLBACK_NUMBER_RETENTION", _text, "30d"),
     # The simulator (`ivr call --url`)
     Setting("IVR_CALL_STATUS_CALLBACK", _optional, None),
 )

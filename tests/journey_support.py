@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -109,12 +110,14 @@ class Proxy:
 
 
 class Backend:
-    """A journey database for one test, with a switch that takes it away and brings it back."""
+    """A journey database for one test, with a switch that takes it away and brings it back,
+    and a spool folder of its own (apart from the database: taking one away keeps the other)."""
 
     name = ""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, spool: Path) -> None:
         self.url = url
+        self.spool = spool
 
     def go_down(self) -> None:
         raise NotImplementedError
@@ -129,25 +132,31 @@ class SqliteBackend(Backend):
     def __init__(self, tmp_path: Path) -> None:
         self.folder = tmp_path / "journeys"
         self.away = tmp_path / "journeys-unmounted"
-        self.folder.mkdir()
-        super().__init__(f"sqlite:///{self.folder / 'journeys.db'}")
+        self.folder.mkdir(parents=True)
+        super().__init__(f"sqlite:///{self.folder / 'journeys.db'}", tmp_path / "spool")
 
     def go_down(self) -> None:
-        # As if the disk were unmounted: the file is simply not there any more.
+        # As if the disk were unmounted: the file is simply not there any more, and a process
+        # starting meanwhile cannot make the folder afresh either.
         self.folder.rename(self.away)
+        self.folder.write_text("unmounted")
 
     def come_back(self) -> None:
+        self.folder.unlink(missing_ok=True)
         self.away.rename(self.folder)
 
 
 class PostgresBackend(Backend):
     name = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, spool: Path) -> None:
         parsed = sa.make_url(url)
         self.proxy = Proxy(parsed.host or "127.0.0.1", parsed.port or 5432)
         super().__init__(
-            parsed.set(host="127.0.0.1", port=self.proxy.port).render_as_string(hide_password=False)
+            parsed.set(host="127.0.0.1", port=self.proxy.port).render_as_string(
+                hide_password=False
+            ),
+            spool,
         )
 
     def go_down(self) -> None:
@@ -158,3 +167,26 @@ class PostgresBackend(Backend):
 
     def close(self) -> None:
         self.proxy.stop()
+
+
+@contextmanager
+def backend_for(kind: str, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh SQLite or PostgreSQL backend for one test (``kind``: a fixture param)."""
+    if kind == "sqlite":
+        yield SqliteBackend(tmp_path)
+        return
+    with postgres_schema() as url:
+        b = PostgresBackend(url, tmp_path / "spool")
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL is not set")
+    ),
+]
+"""Parameters for a ``backend`` fixture: SQLite always, PostgreSQL when TEST_DATABASE_URL is set."""

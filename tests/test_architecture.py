@@ -17,8 +17,6 @@ from ivr.events import ARRIVALS, Kind
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ivr"
-PENDING = {"ivr.journey"}
-"""Being split on their own branches (issues 11 and 15); removed from here when they land."""
 FLASK_FREE = ("menu", "twiml", "journey", "caller", "authoring", "account", "cli", "scripts")
 """Packages of the domain: the CLI, the simulator and benchmarks reuse them without Flask."""
 
@@ -87,9 +85,7 @@ def test_at_most_twelve_modules_directly_in_ivr() -> None:
 @pytest.mark.parametrize("name,path", sorted(modules().items()))
 def test_every_module_is_small_and_says_its_job(name: str, path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    assert name in PENDING or len(text.splitlines()) <= 600, (
-        f"{name} is over 600 lines: split it by concept"
-    )
+    assert len(text.splitlines()) <= 600, f"{name} is over 600 lines: split it by concept"
     doc = ast.get_docstring(ast.parse(text))
     if path.name != "__main__.py":
         assert doc and doc.strip(), f"{name} has no docstring saying its one job"
@@ -143,9 +139,8 @@ def _kind_uses() -> tuple[set[str], list[str]]:
     named: set[str] = set()
     literals: list[str] = []
     for path in PACKAGE.rglob("*.py"):
-        if path.parts[-2] == "caller" or path.name in ("journey.py", "report.py"):
-            continue  # the simulator's CallEvent kinds are Twilio's side of the call; the
-            # journey package moves to the vocabulary when it lands (PENDING)
+        if path.parts[-2] == "caller":
+            continue  # the simulator's CallEvent kinds are Twilio's side of the call
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (
@@ -177,4 +172,4 @@ def test_every_kind_is_emitted_and_every_named_kind_exists() -> None:
     assert named - {"arrival"} <= set(Kind.__members__)
     # Arrivals are emitted through Kind.arrival(node kind); every other kind by name.
     unused = {k.name for k in Kind if k not in ARRIVALS} - named
-    assert unused <= {"CALLBACK"}  # the journey package records it once it lands (PENDING)
+    assert unused == set()

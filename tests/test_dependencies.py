@@ -103,7 +103,11 @@ def private_uses() -> list[str]:
                     found.append(f"{where}:{node.lineno}: .{node.attr}")
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 # A dependency's registered internals named by string ("werkzeug.url_quote").
-                if re.fullmatch(r"(werkzeug|flask|twilio|sqlalchemy)\.[a-z_]+", node.value):
+                # ("sqlalchemy.url" is Alembic's documented option for the database URL.)
+                if (
+                    re.fullmatch(r"(werkzeug|flask|twilio|sqlalchemy)\.[a-z_]+", node.value)
+                    and node.value != "sqlalchemy.url"
+                ):
                     found.append(f"{where}:{node.lineno}: {node.value!r}")
     return found
 

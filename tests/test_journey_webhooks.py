@@ -1,9 +1,15 @@
 """The journey log behind the webhooks: calls recorded end to end, the callback offer, outages,
-and the commands that read it back."""
+and the commands that read it back.
+
+Every test with a database runs on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -12,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from journey_support import SqliteBackend
+from journey_support import BACKENDS, backend_for
 
 from ivr import create_app
 from ivr.cli import cli
@@ -45,9 +51,12 @@ MENU = {
 }
 
 
-@pytest.fixture
-def db(tmp_path):
-    return SqliteBackend(tmp_path)
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path, monkeypatch):
+    with backend_for(request.param, tmp_path) as backend:
+        # The commands read settings: their spool folder is the test's too.
+        monkeypatch.setenv("IVR_SPOOL_DIR", str(backend.spool))
+        yield backend
 
 
 @pytest.fixture
@@ -60,10 +69,11 @@ def app(tmp_path, db):
             "IVR_MENU_FILE": str(menu),
             "IVR_ALLOW_UNSIGNED": True,
             "DATABASE_URL": db.url,
+            "IVR_SPOOL_DIR": str(db.spool),
         }
     )
     journey = app.extensions["ivr"].journey
-    journey.retry_initial, journey.retry_max = 0.01, 0.2
+    journey.writer.retry_initial, journey.writer.retry_max = 0.01, 0.2
     yield app
     journey.close()
 
@@ -229,6 +239,64 @@ def test_the_app_keeps_answering_while_the_database_is_down(app, db):
     assert len(log.pending_callbacks()) == 1
 
 
+def test_replaying_the_callback_webhook_gives_one_callback(app):
+    phone = Phone(app.test_client(), "CAreplay")
+    busy = phone.post("/queue/handlers/wait", QueuePosition="12", AvgQueueTime="900")
+    confirm = phone.post(action(busy), Digits="1")
+    answers = [phone.post(action(confirm), Digits="1") for _ in range(3)]  # Twilio retries
+    assert all([el.tag for el in a] == ["Say", "Leave"] for a in answers)
+    log = app.extensions["ivr"].journey
+    with log.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT call_sid FROM callbacks")).scalars().all()
+    assert rows == ["CAreplay"]
+    assert [e.kind for e in log.journey("CAreplay")].count("callback") == 1
+
+
+def test_a_callback_that_cannot_be_stored_keeps_the_caller_in_the_queue(tmp_path, db):
+    menu = tmp_path / "menus.json"
+    menu.write_text(json.dumps(MENU), encoding="utf-8")
+    app = create_app(
+        {
+            "TESTING": True,
+            "IVR_MENU_FILE": str(menu),
+            "IVR_ALLOW_UNSIGNED": True,
+            "DATABASE_URL": db.url,
+            "IVR_SPOOL_DIR": "off",  # so nothing can keep the request while the database is down
+        }
+    )
+    log = app.extensions["ivr"].journey
+    try:
+        phone = Phone(app.test_client(), "CAnone")
+        phone.post("/voice")
+        assert log.flush()
+        db.go_down()
+        busy = phone.post("/queue/handlers/wait", QueuePosition="12", AvgQueueTime="900")
+        confirm = phone.post(action(busy), Digits="1")
+        held = phone.post(action(confirm), Digits="1")
+        assert held.find(".//Leave") is None  # not told "we will call you back"
+        assert action(held, "Redirect").startswith("/queue/handlers/wait")
+        db.come_back()
+        assert log.flush(timeout=30)
+        assert log.pending_callbacks() == []
+    finally:
+        log.close()
+
+
+def test_hostile_parameters_are_stored_alike_on_every_database(app):
+    sid = "CA\x00" + "f" * 40
+    phone = Phone(app.test_client(), sid, caller="+44" + "7" * 120)
+    phone.post("/voice", To="+441632\x00960101")
+    phone.post("/menu/main", Digits="\x002")
+    phone.post("/status", CallStatus="completed\x00", CallDuration="17")
+    log = app.extensions["ivr"].journey
+    assert log.flush(timeout=30)
+    assert log.dropped == 0
+    clean = sid.replace("\x00", "")
+    assert [e.kind for e in log.journey(clean)] == ["call-start", "choice", "status"]
+    call = log.call(clean)
+    assert call.status == "completed" and len(call.caller) == 80
+
+
 # -- the commands ------------------------------------------------------------------------------
 
 
@@ -315,8 +383,61 @@ def test_ivr_purge(recorded):
     assert bad.exit_code == 2 and "not a duration" in bad.output
 
 
+def test_ivr_purge_without_yes_refuses_when_it_cannot_ask(recorded):
+    # `echo n | ivr purge --older-than 1m`: no terminal to ask on, so nothing goes.
+    result = CliRunner().invoke(
+        cli, ["purge", "--older-than", "0m", "--database", recorded], input="n\n"
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: not deleting 1 call(s), 8 step(s) and 1 callback request(s) older than 0m: "
+        "there is no terminal to confirm on; pass --yes to delete, or --dry-run to see what "
+        "would go\n"
+    )
+    assert run("journey", "CAcli", "--database", recorded).exit_code == 0
+
+
+def test_ivr_purge_dry_run_says_what_would_go(recorded):
+    result = run("purge", "--older-than", "0m", "--dry-run", "--database", recorded)
+    assert result.output == (
+        "Would delete 1 call(s), 8 step(s) and 1 callback request(s) older than 0m.\n"
+    )
+    assert run("journey", "CAcli", "--database", recorded).exit_code == 0
+
+
+@pytest.mark.parametrize(("answer", "deleted"), [("n", False), ("y", True)])
+def test_ivr_purge_asks_on_a_terminal(recorded, tmp_path, answer, deleted):
+    import pty
+
+    primary, secondary = pty.openpty()
+    command = [sys.executable, "-m", "ivr", "purge", "--older-than", "0m", "--database", recorded]
+    proc = subprocess.Popen(
+        command,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": os.getcwd()},
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"[y/N]" not in seen:
+            seen += os.read(primary, 1024)
+        assert b"Delete 1 call(s), 8 step(s) and 1 callback request(s) older than 0m?" in seen
+        os.write(primary, answer.encode() + b"\n")
+        assert proc.wait(timeout=60) == (0 if deleted else 1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(primary)
+    listing = run("journey", "--database", recorded).output
+    assert ("CAcli" in listing) is not deleted
+
+
 @pytest.mark.parametrize(
-    "command", [["journey"], ["report"], ["purge"], ["callbacks"], ["callbacks", "done"]]
+    "command",
+    [["journey"], ["report"], ["purge"], ["callbacks"], ["callbacks", "done"], ["db"]],
 )
 def test_every_journey_command_has_help_with_an_example(command):
     result = run(*command, "--help")

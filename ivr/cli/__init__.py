@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "report": "ivr.journey_commands:report",
     "purge": "ivr.journey_commands:purge",
     "callbacks": "ivr.journey_commands:callbacks",
+    "db": "ivr.journey_commands:db",
 }
 """Every command: its name and where it lives (``module:attribute``)."""
 

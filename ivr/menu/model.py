@@ -146,6 +146,11 @@ class Phrasebook(_Model):
         "You are still in the queue.",
         description="Said when a caller goes back to holding without a callback.",
     )
+    callback_failed: Text = Field(
+        "Sorry, we could not arrange a call back just now. You are still in the queue.",
+        description="Said when a confirmed callback request could not be stored: the caller "
+        "is not promised a call and keeps their place in the queue.",
+    )
 
 
 class Budget(_Model):

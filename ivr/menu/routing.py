@@ -317,6 +317,10 @@ class CallbackStep:
     """The caller's own number when it can be rung back (to read its last digits)."""
 
 
+NOT_STORED = CallbackStep("hold", "not-stored", notices=("callback_failed",))
+"""The request could not be stored: nothing is promised, and the caller holds on."""
+
+
 def callback(step: str, digits: str, caller: str | None, attempt: int = 1) -> CallbackStep:
     """The decision at one step of the offer: ``offer`` (a key pressed while holding),
     ``confirm`` (1: the caller's own number, 2: another) or ``number`` (a keyed number)."""

@@ -31,6 +31,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..journey import schema
 from ..numbers import mask
 
 log = logging.getLogger("ivr.handler")
@@ -111,19 +112,10 @@ class MemoryPinAttempts:
 
 # -- the shared store ----------------------------------------------------------------------------
 
-metadata = sa.MetaData()
-
-pin_failures = sa.Table(
-    "handler_pin_failures",
-    metadata,
-    # BIGINT on PostgreSQL; SQLite's autoincrementing key must be spelled INTEGER.
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("caller", sa.String(64), nullable=False),
-    sa.Column("at", sa.Float, nullable=False),
-    sa.Index("ix_handler_pin_failures_caller_at", "caller", "at"),
-    sa.Index("ix_handler_pin_failures_at", "at"),
-)
-"""One row per wrong PIN: the caller's key (a keyed hash, not the number) and when."""
+# The table lives with the rest of the shared database's schema (the journey log's migrations
+# create it); both names are kept here for the lockout's readers.
+metadata = schema.metadata
+pin_failures = schema.pin_failures
 
 _LOCK_CLASS = 0x1017_0001
 """pg_advisory_xact_lock's first key: "an ivr101 handler-line caller"."""

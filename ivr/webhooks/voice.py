@@ -206,9 +206,10 @@ def queue_callback(node_id: str, step: str) -> Response:
                 wait=wait,
             )
         except IVRError:
+            # Nothing is promised that is not stored: say so, and the caller holds on.
             log.exception("call %s: callback request could not be stored", call_sid())
-            return twiml(s.renderer.hold(node_id, lang, cycle, position, wait))
-    else:
+            decision = routing.NOT_STORED
+    if decision.number is None:
         record(
             Kind.CALLBACK_OFFER,
             node=node_id,

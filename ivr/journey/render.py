@@ -1,7 +1,8 @@
-"""The call report rendered for people: a plain-text table, CSV, JSON, or one HTML page.
+"""The journey log for people: the report as a table, CSV, JSON or one HTML page; a call's steps.
 
-The HTML page is self-contained: styles inline, charts as inline SVG, no scripts, no fonts or
-images fetched from anywhere, so it can be e-mailed or opened from a shared drive.
+The HTML page is ``templates/report.html`` (Jinja, autoescaped) and self-contained: styles
+inline, charts as inline SVG, no scripts, no fonts or images fetched from anywhere, so it can be
+e-mailed or opened from a shared drive.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import csv
 import io
 import json
 from collections.abc import Callable, Sequence
-from html import escape
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from .journey import Report, local_time
+import jinja2
+
+from ..events import Event
+from .report import Report
+from .times import local_time
 
 FORMATS = ("table", "csv", "json", "html")
 
@@ -245,98 +251,9 @@ def render_csv(report: Report) -> str:
 
 # -- HTML ---------------------------------------------------------------------------------------
 
-_COLOURS = ("#1d4f91", "#e07b00", "#7a9a01", "#b02a30")
-_CSS = """
-body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1b1b1b;
-max-width:60rem;margin:2rem auto;padding:0 1rem}
-h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px solid #1d4f91}
-.period{color:#555;margin-top:0}.cards{display:flex;flex-wrap:wrap;gap:1rem;margin:1.5rem 0}
-.card{flex:1 1 10rem;border:1px solid #ccd;border-radius:.5rem;padding:.8rem 1rem;
-background:#f6f8fb}
-.card b{display:block;font-size:1.8rem;color:#1d4f91}.note{color:#555;font-size:.95rem}
-table{border-collapse:collapse;width:100%;margin:.8rem 0;font-size:.95rem}
-th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #dde}th{background:#eef2f8}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}svg{max-width:100%;height:auto}
-.legend span{display:inline-block;margin-right:1rem}.legend i{display:inline-block;width:.9rem;
-height:.9rem;margin-right:.3rem;vertical-align:-.1rem}
-"""
+COLOURS = ("#1d4f91", "#e07b00", "#7a9a01", "#b02a30")
 
-
-def bar_chart(
-    items: Sequence[tuple[str, Sequence[float]]],
-    series: Sequence[str] = (),
-    fmt: Callable[[float], str] = lambda v: f"{v:g}",
-    label: str = "",
-) -> str:
-    """A horizontal bar chart as inline SVG: one row per item, one bar per series value."""
-    if not items:
-        return ""
-    n_series = max(len(values) for _, values in items)
-    top = max((v for _, values in items for v in values if v is not None), default=0) or 1
-    label_w, bar_w, bar_h, gap = 270, 400, 16, 10
-    row_h = n_series * bar_h + gap
-    height = len(items) * row_h + gap
-    width = label_w + bar_w + 90
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
-    ]
-    for i, (name, values) in enumerate(items):
-        y = gap + i * row_h
-        shown = name if len(name) <= 34 else name[:33] + "…"
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + row_h / 2 - gap / 2 + 5:.0f}" text-anchor="end" '
-            f'font-size="13" fill="#1b1b1b"><title>{escape(name)}</title>{escape(shown)}</text>'
-        )
-        for s, value in enumerate(values):
-            if value is None:
-                continue
-            w = max(1.0, bar_w * float(value) / top)
-            colour = _COLOURS[s % len(_COLOURS)]
-            by = y + s * bar_h
-            what = f"{series[s]}: " if s < len(series) else ""
-            parts.append(
-                f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="{bar_h - 2}" '
-                f'fill="{colour}"><title>{escape(name)} {escape(what)}{escape(fmt(value))}'
-                f"</title></rect>"
-            )
-            parts.append(
-                f'<text x="{label_w + w + 6:.1f}" y="{by + bar_h - 5}" font-size="12" '
-                f'fill="#333">{escape(fmt(value))}</text>'
-            )
-    parts.append("</svg>")
-    legend = ""
-    if len(series) > 1:
-        legend = (
-            '<p class="legend">'
-            + "".join(
-                f'<span><i style="background:{_COLOURS[i % len(_COLOURS)]}"></i>{escape(s)}</span>'
-                for i, s in enumerate(series)
-            )
-            + "</p>"
-        )
-    return legend + "".join(parts)
-
-
-def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    if not rows:
-        return '<p class="note">Nothing recorded in this period.</p>'
-    numeric = [all(_is_number(r[i]) for r in rows) for i in range(len(headers))]
-    head = "".join(
-        f'<th class="n">{escape(str(h))}</th>' if numeric[i] else f"<th>{escape(str(h))}</th>"
-        for i, h in enumerate(headers)
-    )
-    body = []
-    for row in rows:
-        cells = "".join(
-            f'<td class="n">{v}</td>' if _is_number(v) else f"<td>{escape(str(v))}</td>"
-            for v in row
-        )
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-_EXPLAIN = {
+EXPLAIN = {
     "Calls": "How many calls started in the period, how they ended and how long they lasted.",
     "Choices per menu": "What callers chose at each menu, by key or by saying it.",
     "Where callers hang up": (
@@ -356,75 +273,182 @@ _EXPLAIN = {
 }
 
 
-def _charts(report: Report, heading: str) -> str:
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart, placed: the template only draws it."""
+
+    x: int
+    y: float
+    width: float
+    height: int
+    colour: str
+    title: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    name: str
+    shown: str
+    """The name cut to fit beside the bars (the whole name is the row's tooltip)."""
+    label_x: int
+    label_y: float
+    bars: list[Bar]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A horizontal bar chart, as the template draws it in inline SVG."""
+
+    title: str | None
+    label: str
+    width: int
+    height: int
+    rows: list[ChartRow]
+    legend: list[tuple[str, str]] = field(default_factory=list)
+    """(colour, series name) when there is more than one series."""
+
+
+def bar_chart(
+    items: Sequence[tuple[str, Sequence[float]]],
+    series: Sequence[str] = (),
+    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    label: str = "",
+    title: str | None = None,
+) -> Chart | None:
+    """One row per item, one bar per series value, scaled to the largest value."""
+    if not items:
+        return None
+    n_series = max(len(values) for _, values in items)
+    top = max((v for _, values in items for v in values if v is not None), default=0) or 1
+    label_w, bar_w, bar_h, gap = 270, 400, 16, 10
+    row_h = n_series * bar_h + gap
+    rows = []
+    for i, (name, values) in enumerate(items):
+        y = gap + i * row_h
+        bars = []
+        for s, value in enumerate(values):
+            if value is None:
+                continue
+            what = f"{series[s]}: " if s < len(series) else ""
+            bars.append(
+                Bar(
+                    x=label_w,
+                    y=y + s * bar_h,
+                    width=round(max(1.0, bar_w * float(value) / top), 1),
+                    height=bar_h,
+                    colour=COLOURS[s % len(COLOURS)],
+                    title=f"{name} {what}{fmt(value)}",
+                    value=fmt(value),
+                )
+            )
+        shown = name if len(name) <= 34 else name[:33] + "…"
+        rows.append(ChartRow(name, shown, label_w - 8, round(y + row_h / 2 - gap / 2 + 5), bars))
+    legend = (
+        [(COLOURS[i % len(COLOURS)], s) for i, s in enumerate(series)] if len(series) > 1 else []
+    )
+    return Chart(title, label, label_w + bar_w + 90, len(items) * row_h + gap, rows, legend)
+
+
+def charts(report: Report, heading: str) -> list[Chart]:
+    """The charts drawn above a section's table."""
+    found: list[Chart | None] = []
     if heading == "Choices per menu":
-        out = []
         nodes: dict[str, list[tuple[str, list[float]]]] = {}
         for r in report.choices:
             nodes.setdefault(r["node"], []).append((f"{r['key']}: {r['option']}", [r["count"]]))
         for node, items in nodes.items():
-            out.append(f"<h3>{escape(node)}</h3>" + bar_chart(items, label=f"choices at {node}"))
-        return "".join(out)
-    if heading == "Where callers hang up":
+            found.append(bar_chart(items, label=f"choices at {node}", title=node))
+    elif heading == "Where callers hang up":
         items = [(f"{r['where']}: {r['node'] or '-'}", [r["count"]]) for r in report.hangups]
-        return bar_chart(items, label="hang-ups by place")
-    if heading == "Invalid keys and silence":
+        found.append(bar_chart(items, label="hang-ups by place"))
+    elif heading == "Invalid keys and silence":
         items = [(r["node"], [r["invalid"], r["silence"]]) for r in report.hot_spots]
-        return bar_chart(items, ("invalid key", "silence"), label="invalid keys and silence")
-    if heading == "Queues":
+        found.append(bar_chart(items, ("invalid key", "silence"), label="invalid keys and silence"))
+    elif heading == "Queues":
 
         def name(r: dict[str, Any]) -> str:
             return r["queue"] if r["queue"] == r["node"] else f"{r['queue']} ({r['node']})"
 
-        reach = [
-            (name(r), [r["time_to_reach"]["median"] or 0, r["time_to_reach"]["p95"] or 0])
-            for r in report.queues
-        ]
-        wait = [(name(r), [r["wait"]["median"] or 0, r["wait"]["p95"] or 0]) for r in report.queues]
         series = ("median", "95th percentile")
-        return (
-            "<h3>Time to reach the queue</h3>"
-            + bar_chart(reach, series, _secs, "time to reach each queue")
-            + "<h3>Time waiting in the queue</h3>"
-            + bar_chart(wait, series, _secs, "time waiting in each queue")
-        )
-    if heading == "Transfers":
+        for part, title, label in (
+            ("time_to_reach", "Time to reach the queue", "time to reach each queue"),
+            ("wait", "Time waiting in the queue", "time waiting in each queue"),
+        ):
+            items = [
+                (name(r), [r[part]["median"] or 0, r[part]["p95"] or 0]) for r in report.queues
+            ]
+            found.append(bar_chart(items, series, _secs, label, title))
+    elif heading == "Transfers":
         items = [
             (f"{r['node']}: {k}", [v]) for r in report.transfers for k, v in r["outcomes"].items()
         ]
-        return bar_chart(items, label="transfer outcomes")
-    return ""
+        found.append(bar_chart(items, label="transfer outcomes"))
+    return [c for c in found if c is not None]
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ivr.journey", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render_html(report: Report, title: str = "101 call report") -> str:
     """The report as one self-contained HTML page with SVG charts."""
     c, cb = report.calls, report.callbacks
     waits = [r["wait"]["median"] for r in report.queues if r["wait"]["median"] is not None]
-    hung = sum(r["count"] for r in report.hangups)
     cards = [
         ("calls", str(c["total"])),
-        ("hung up before reaching anyone", str(hung)),
+        ("hung up before reaching anyone", str(sum(r["count"] for r in report.hangups))),
         ("longest median wait in a queue", _secs(max(waits)) if waits else "-"),
         ("callbacks still to make", str(cb["pending"])),
     ]
-    body = [
-        f"<h1>{escape(title)}</h1>",
-        f'<p class="period">{escape(period(report))} · made {local_time(report.generated)} '
-        "(UK time)</p>",
-        '<div class="cards">'
-        + "".join(f"<div class='card'><b>{escape(v)}</b>{escape(k)}</div>" for k, v in cards)
-        + "</div>",
-    ]
+    parts = []
     for heading, headers, rows in sections(report):
-        body.append(f"<h2>{escape(heading)}</h2>")
-        if heading in _EXPLAIN:
-            body.append(f'<p class="note">{escape(_EXPLAIN[heading])}</p>')
-        body.append(_charts(report, heading))
-        body.append(_html_table(headers, rows))
+        numeric = [bool(rows) and all(_is_number(r[i]) for r in rows) for i in range(len(headers))]
+        parts.append(
+            {
+                "heading": heading,
+                "note": EXPLAIN.get(heading),
+                "charts": charts(report, heading),
+                "headers": list(zip(headers, numeric, strict=True)),
+                "rows": [[(v, _is_number(v)) for v in row] for row in rows],
+            }
+        )
     return (
-        '<!DOCTYPE html>\n<html lang="en-GB"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
+        _templates()
+        .get_template("report.html")
+        .render(
+            title=title,
+            period=period(report),
+            made=local_time(report.generated),
+            cards=cards,
+            sections=parts,
+        )
     )
+
+
+# -- one call, step by step ---------------------------------------------------------------------
+
+
+def describe_event(e: Event) -> str:
+    """One line saying what happened at a step, for ``ivr journey``."""
+    parts = [e.kind]
+    if e.node:
+        parts.append(f"at {e.node}")
+    if e.key:
+        parts.append(f"key {e.key}")
+    if e.option:
+        parts.append(f"-> {e.option}")
+    if e.confidence is not None:
+        parts.append(f"(confidence {e.confidence:.2f})")
+    if e.outcome:
+        parts.append(f"[{e.outcome}]")
+    if e.detail:
+        parts.append(" ".join(f"{k}={v}" for k, v in sorted(e.detail.items())))
+    return " ".join(parts)
