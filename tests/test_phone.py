@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import MENU, bilingual_menu, write_menu
+from conftest import MENU, ROOT, bilingual_menu, write_menu
 from werkzeug.serving import make_server
 
 from ivr import create_app
@@ -25,6 +25,8 @@ from ivr.authoring.paths import walk_paths
 from ivr.cli import cli
 from ivr.errors import ConfigError
 from ivr.menu import load_menu
+from ivr.scripts.loader import load_text
+from ivr.scripts.runner import Runner, Target
 from ivr.softphone.access import COOKIE, CSP
 
 PHONE_TOKEN = "phone-token-0123456789abcdef"
@@ -400,6 +402,22 @@ def test_dial_press_2_queue_hang_up(softphone):
     assert step["outcome"]["queue_result"] == "hangup"
     # The call is gone: another step on it is a 404.
     softphone.post("press", expect=404, keys="1")
+
+
+def test_an_ended_call_is_offered_as_a_call_script_that_replays_green(softphone):
+    step = softphone.post("call")
+    assert step["script"] is None  # only a call that is over is a script
+    softphone.post("press", keys="3")  # cyber crime and fraud
+    step = softphone.post("press", keys="4")  # the cyber crime queue
+    assert step["waiting"]["for"] == "queue"
+    step = softphone.post("queue", choice="answer")
+    assert step["waiting"]["for"] == "ended"
+    (script,) = load_text(step["script"], "recorded-call.yaml", ROOT)
+    assert [s.press for s in script.scenario.steps if s.press] == ["3", "4"]
+    assert script.scenario.expect.queue == "call-handlers"
+    with Runner(Target(menu=str(MENU))) as runner:
+        result = runner.run(script)
+    assert result.passed, result.message()
 
 
 def test_a_handler_answers(softphone):

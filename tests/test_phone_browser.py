@@ -257,6 +257,13 @@ def test_keypad_clicks_speech_and_mute(server, browser):
     page.get_by_role("button", name="A handler answers").click()
     expect(page.locator("#outcome")).to_contain_text("QueueResult=bridged")
     assert page.evaluate("window.__spoken") == []  # muted: shown, never spoken
+    # The call is offered as a call script to replay with `ivr test`.
+    link = page.get_by_role("link", name="Download this call as a call script")
+    expect(link).to_be_visible()
+    with page.expect_download() as download:
+        link.click()
+    script = download.value.path().read_text(encoding="utf-8")
+    assert "say: report a crime" in script and "queue: call-handlers" in script
 
     page.get_by_role("button", name="Call").click()
     expect(page.locator("#status")).to_contain_text("Listening")

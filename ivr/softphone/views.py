@@ -44,6 +44,7 @@ from ..caller import (
 from ..errors import ConfigError
 from ..menu import Menu
 from ..menu.routing import edges
+from ..scripts.record import script_from_record, script_text
 from .access import (
     MIN_TOKEN_LENGTH,
     Access,
@@ -240,6 +241,7 @@ def waiting_json(waiting: Waiting) -> dict[str, Any]:
 
 def step_json(session: Session, step: LiveStep) -> Response:
     outcome = step.record.outcome
+    over = outcome is not None and step.waiting.kind == "ended"
     return jsonify(
         call=session.id,
         call_sid=step.record.call_sid,
@@ -247,8 +249,25 @@ def step_json(session: Session, step: LiveStep) -> Response:
         waiting=waiting_json(step.waiting),
         node=session.node,
         trail=session.trail,
-        outcome=outcome.as_dict() if outcome is not None and step.waiting.kind == "ended" else None,
+        outcome=outcome.as_dict() if over else None,
+        # The call as a call script (what `ivr call --record` writes): the page offers it as a
+        # download, and `ivr test` replays it.
+        script=recorded_script(step) if over else None,
     )
+
+
+def recorded_script(step: LiveStep) -> str | None:
+    """The ended call as the text of a call script, at the moment the app's clock said."""
+    try:
+        scenario = script_from_record(
+            step.record,
+            name="recorded in the softphone",
+            at=current_app.extensions["ivr"].clock(),
+        )
+        return script_text(scenario)
+    except Exception:  # a download is never worth an error on the page
+        log.exception("phone: cannot write the call as a script")
+        return None
 
 
 def body() -> dict[str, Any]:

@@ -62,7 +62,7 @@
     waiting = step.waiting;
     highlight(step.node, step.trail || []);
     if (waiting.for === "ended") {
-      ended(step.outcome);
+      ended(step.outcome, step.script);
     } else if (waiting.for === "busy") {
       setStatus("The call is still working…");
       setTimeout(() => send("poll", {}), 300);
@@ -136,14 +136,27 @@
     }
   }
 
-  function ended(outcome) {
+  function ended(outcome, script) {
     call = null;
     waiting = null;
     buffer = "";
     const summary = outcome ? outcome.summary : "The call is over.";
     $("outcome").textContent = `Call ended: ${summary}`;
+    offerScript(script);
     setStatus(`Call ended: ${summary}`);
     render();
+  }
+
+  // The call as a call script: `ivr test recorded-call.yaml` replays it.
+  function offerScript(script) {
+    const link = $("script-download");
+    if (link.href && link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+    $("script").hidden = !script;
+    if (!script) {
+      link.removeAttribute("href");
+      return;
+    }
+    link.href = URL.createObjectURL(new Blob([script], { type: "application/yaml" }));
   }
 
   let shown = { node: null, trail: [] };
@@ -310,6 +323,7 @@
     silenceAll();
     $("transcript").replaceChildren();
     $("outcome").textContent = "";
+    offerScript(null);
     setStatus("Calling…");
     inFlight = true;
     try {
