@@ -431,3 +431,13 @@ def test_a_failed_transfer_whose_node_vanished_restarts_the_menu(twilio):
     root = twilio.twiml("/transfer/gone_transfer/result", DialCallStatus="busy")
     assert root.find("Say").text.startswith("Sorry, the menu has changed.")
     assert verbs(twilio.twiml("/transfer/gone/result", DialCallStatus="completed")) == ["Hangup"]
+
+
+def test_a_welsh_caller_is_not_offered_welsh_again(twilio):
+    english = said(twilio.twiml("/node/main"))
+    welsh = said(twilio.twiml("/node/main?lang=cy-GB"))
+    assert "Am Gymraeg, pwyswch 9." in english
+    assert "Gymraeg" not in welsh and "deialwch 999" in welsh
+    # The key still works (a caller pressing it again stays where they are, in Welsh).
+    root = twilio.twiml("/menu/main?lang=cy-GB&attempt=1", Digits="9")
+    assert root.find("Gather").get("action") == "/menu/main?attempt=1&lang=cy-GB"

@@ -94,6 +94,11 @@ class Menu:
             return None
         return node.back_key or self.file.defaults.back_key
 
+    def offered(self, node: MenuNode, language: str) -> list[Option]:
+        """The options a caller in ``language`` is offered: all but a switch to the language
+        they already speak (a Welsh caller is not offered Welsh again; the key still works)."""
+        return [o for o in node.options if o.language is None or o.language != language]
+
     def is_language_choice(self, node: MenuNode) -> bool:
         """A menu whose every option picks a language: short, bilingual, not a level of the
         menu a caller has to find their way through."""

@@ -81,8 +81,8 @@ class Renderer:
             )
             if node.prompt is not None:
                 say(gather, menu.text(node.prompt, language), language)
-            for option in node.options:
-                # A language choice is offered in its own language: "I barhau yn Gymraeg...".
+            for option in menu.offered(node, language):
+                # A language choice is offered in its own language: "Am Gymraeg, pwyswch 9".
                 spoken = option.language or language
                 say(gather, menu.text(option.say, spoken), spoken)
             # A language choice is short and bilingual: no one-language "press star" after it.
