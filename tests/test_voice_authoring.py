@@ -72,7 +72,8 @@ def test_the_welsh_main_menu_is_keys_only_and_in_welsh(config) -> None:
     assert gather.get("action") == "/menu/main?attempt=1&lang=cy-GB"
     texts = [t for t, _, _ in says(root)]
     assert texts[0] == WELSH_999
-    assert texts[2] == "I roi gwybod am drosedd neu ddigwyddiad, pwyswch 1."
+    # Welsh is not offered again to a caller who chose it: the options come straight after.
+    assert texts[1] == "I roi gwybod am drosedd neu ddigwyddiad, pwyswch 1."
     assert texts[-1] == "I glywed y dewisiadau hyn eto, pwyswch seren."
     assert {(v, lang) for _, v, lang in says(root)} == {("Polly.Gwyneth", "cy-GB")}
 
