@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,18 @@ def bilingual_menu() -> dict[str, Any]:
         }
     )
     return data
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _spool_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Journey logs on PostgreSQL spool to ./ivr-spool by default: in tests, to a temporary
+    folder (also for the servers they start), never into the checkout."""
+    if os.environ.get("IVR_SPOOL_DIR"):
+        yield
+        return
+    os.environ["IVR_SPOOL_DIR"] = str(tmp_path_factory.mktemp("spool"))
+    yield
+    os.environ.pop("IVR_SPOOL_DIR", None)
 
 
 @pytest.fixture

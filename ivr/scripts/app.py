@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .. import create_app
@@ -72,12 +74,14 @@ class InProcess:
             journey.close()
 
 
-def build_app(menu: str, events: EventLog, token: str) -> Any:
+def build_app(menu: str, events: EventLog, token: str, database: str) -> Any:
     """This project's app for ``menu``, signing with ``token``, recording into ``events``.
 
-    The journey log is on, in memory, as in production (the callback offer needs it); nothing
-    reaches the developer's own journey database, and the environment's deployment settings
-    (a public URL, proxies, the softphone) are overridden.
+    The journey log is on, as in production (the callback offer needs it), in a SQLite file of
+    the run's own (``database``): nothing reaches the developer's own journey database, and an
+    in-memory database would share one connection between the webhooks and the log's writer.
+    The environment's deployment settings (a public URL, proxies, the softphone) are
+    overridden.
     """
     # create_app sets the "ivr" logger's level from IVR_LOG_LEVEL for the whole process; a
     # script run must not change how the rest of the process logs.
@@ -96,7 +100,7 @@ def build_app(menu: str, events: EventLog, token: str) -> Any:
                 "IVR_MENU_RELOAD_SECONDS": 0,
                 "IVR_LOG_LEVEL": logging.getLevelName(logger.getEffectiveLevel()),
                 "IVR_JOURNEY_LOG": True,
-                "DATABASE_URL": "sqlite://",
+                "DATABASE_URL": f"sqlite:///{database}",
                 "IVR_CALLER_STORAGE": "mask",
             },
             recorder=events,
@@ -112,14 +116,18 @@ class Apps:
     def __init__(self) -> None:
         self._apps: dict[str, InProcess] = {}
         self._lock = threading.Lock()
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
 
     def get(self, menu: str) -> InProcess:
         with self._lock:
             found = self._apps.get(menu)
             if found is None:
+                if self._folder is None:
+                    self._folder = tempfile.TemporaryDirectory(prefix="ivr-test-")
                 events = EventLog()
                 token = secrets.token_hex(16)
-                found = InProcess(build_app(menu, events, token), token, events)
+                database = Path(self._folder.name) / f"journeys-{len(self._apps)}.db"
+                found = InProcess(build_app(menu, events, token, str(database)), token, events)
                 self._apps[menu] = found
             return found
 
@@ -128,3 +136,6 @@ class Apps:
             for app in self._apps.values():
                 app.close()
             self._apps.clear()
+            if self._folder is not None:
+                self._folder.cleanup()
+                self._folder = None
