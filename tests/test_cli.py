@@ -164,3 +164,19 @@ def test_a_library_error_is_one_line_with_passwords_masked(capsys):
     assert code_for(command, error) == 1
     assert code_for(command, JourneyError("bad")) == 2
     assert Failure(JourneyError("bad"), code_for(command, JourneyError("bad"))).exit_code == 2
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"]])
+def test_an_unreachable_journey_database_is_a_message_not_a_traceback(command):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://ivr:s3cret@127.0.0.1:{port}/ivr"
+    result = CliRunner().invoke(cli, [*command, "--database", url])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot read the journey database's revision: ")
+    assert "Connection refused" in result.stderr
+    assert "Traceback" not in result.output and "s3cret" not in result.output
+    assert isinstance(result.exception, SystemExit)
