@@ -1,6 +1,7 @@
 """Every error the ivr library raises, under one base, each carrying its context.
 
-The tree (the CLI turns any of these into a one-line message, in ``ivr.cli.IvrGroup``)::
+The tree (the CLI turns any of these into a message and an exit status in one place,
+``ivr.cli.IvrGroup``; errors defined outside this module name their module)::
 
     IVRError
     ├── MenuError            a menu file that cannot be used; ``problems`` are located
@@ -9,12 +10,18 @@ The tree (the CLI turns any of these into a one-line message, in ``ivr.cli.IvrGr
     ├── JourneyError         the journey log cannot do what was asked
     │   └── CallbackNotFound
     ├── TwilioError          Twilio's REST API refused or failed (``status``, ``code``)
-    │   ├── CredentialsMissing, BadCredentials, NumberNotFound, TwilioUnreachable
+    │   └── CredentialsMissing, BadCredentials, NumberNotFound, TwilioUnreachable
     ├── ApplicationError     the simulator: what Twilio would call an "application error"
     │   ├── HTTPStatusError (11200), TransportError (11205), ContentTypeError (12300)
-    │   ├── TwiMLParseError (12100), TwiMLSchemaError (12200), RedirectLoopError
+    │   ├── HTTPRedirectError (11216), TooManyRedirectsError (11215), RedirectLoopError
+    │   ├── TwiMLParseError (12100)
+    │   └── TwiMLSchemaError (12200)
+    │       └── TwiMLRootError (12102)
+    ├── TransportFailure     a transport got no HTTP answer (becomes a TransportError)
+    ├── LiveCallError        (ivr.caller.live) an action the live call is not waiting for
     ├── GraphError           (ivr.authoring.graph) Graphviz missing or failing
-    └── LiveCallError        (ivr.caller.live) an action the live call is not waiting for
+    ├── ScriptError          (ivr.scripts.loader) a call script that is not valid; located
+    └── CallScriptFailed     (ivr.scripts.pytest_plugin) a scenario that did not go as scripted
 """
 
 from __future__ import annotations

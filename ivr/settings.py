@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dotenv import dotenv_values, find_dotenv
-
 from .errors import ConfigError
 from .numbers import normalise
 
@@ -224,6 +222,9 @@ def environment(dotenv: bool = True, environ: Mapping[str, str] | None = None) -
     directory, without changing ``os.environ``."""
     env = dict(os.environ if environ is None else environ)
     if dotenv and environ is None:
+        # python-dotenv only when a .env may be read: `ivr validate FILE` never needs it.
+        from dotenv import dotenv_values, find_dotenv
+
         path = find_dotenv(usecwd=True)
         if path:
             from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}

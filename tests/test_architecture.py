@@ -7,6 +7,8 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -107,16 +109,29 @@ def test_the_domain_never_imports_flask(package: str) -> None:
                 assert not n.startswith("flask"), f"{path} imports {n}"
 
 
+def entry_point_modules() -> list[str]:
+    """Modules other programs load by name (pyproject's scripts and entry points, such as
+    the pytest plugin): their exceptions reach users as much as a package's surface does."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    targets = list(project.get("scripts", {}).values())
+    for group in project.get("entry-points", {}).values():
+        targets += group.values()
+    return sorted({t.partition(":")[0] for t in targets})
+
+
 def test_every_public_exception_is_under_one_base() -> None:
-    """Every exception a user of the library can import (from a package's surface or a
-    top-level module) is an IVRError. Signals internal to a package (the simulator's
-    "the call is over") are not part of the surface and may be plain exceptions."""
+    """Every exception a user of the library can import (from a package's surface, a
+    top-level module or an entry point such as the pytest plugin) is an IVRError. Signals
+    internal to a package (the simulator's "the call is over") are not part of the surface
+    and may be plain exceptions."""
     outside = set()
     surfaces = [info.name for info in pkgutil.walk_packages(ivr.__path__, "ivr.") if info.ispkg]
     surfaces += [f"ivr.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__main__"]
+    surfaces += entry_point_modules()
     for name in surfaces:
         module = importlib.import_module(name)
-        for attr, value in vars(module).items():
+        for attr in getattr(module, "__all__", None) or list(vars(module)):
+            value = getattr(module, attr)
             if (
                 inspect.isclass(value)
                 and issubclass(value, BaseException)
@@ -126,6 +141,34 @@ def test_every_public_exception_is_under_one_base() -> None:
             ):
                 outside.add(f"{value.__module__}.{value.__qualname__}")
     assert outside == set()
+
+
+def test_the_error_tree_is_drawn_whole() -> None:
+    """errors.py's docstring draws every IVRError subclass the package defines, and no
+    other name: the drawing is where a reader learns what can go wrong."""
+    import ivr.errors
+
+    for info in pkgutil.walk_packages(ivr.__path__, "ivr."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    defined: set[str] = {"IVRError"}
+    pending = [IVRError]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub.__module__.startswith("ivr.") and not sub.__name__.startswith("_"):
+                defined.add(sub.__name__)
+            pending.append(sub)
+    doc = ivr.errors.__doc__ or ""
+    drawing = doc[doc.index("IVRError\n") :]
+    drawn = set(
+        re.findall(
+            r"\b([A-Z][A-Za-z]+(?:Error|Failed|Failure|Missing|Credentials|"
+            r"NotFound|Unreachable))\b",
+            drawing,
+        )
+    )
+    assert defined - drawn == set(), "not drawn in ivr/errors.py"
+    assert drawn - defined == set(), "drawn, but no such error"
 
 
 # -- one event vocabulary ------------------------------------------------------------------

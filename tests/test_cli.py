@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -69,3 +70,113 @@ def test_python_dash_m_ivr_works():
     )
     assert out.returncode == 0, out.stderr
     assert "OK" in out.stdout
+
+
+# -- start-up: each command imports what it needs, when it runs (issue 12) -----------------
+
+HEAVY = ("sqlalchemy", "alembic", "flask", "jinja2", "werkzeug", "requests", "twilio.rest")
+
+
+def imported_by(*args: str) -> set[str]:
+    """The modules loaded by running ``ivr ARGS`` in a fresh interpreter."""
+    code = (
+        "import json, sys\n"
+        "from ivr.cli import cli\n"
+        "try:\n"
+        "    cli.main(sys.argv[1:], prog_name='ivr')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stderr.splitlines()[-1]))
+
+
+def loaded(modules: set[str], *packages: str) -> set[str]:
+    return {m for m in modules for p in packages if m == p or m.startswith(p + ".")}
+
+
+def test_ivr_version_loads_no_library():
+    modules = imported_by("--version")
+    assert loaded(modules, *HEAVY, "pydantic", "dotenv", "phonenumbers", "twilio") == set()
+    assert loaded(modules, "ivr") == {"ivr", "ivr.cli", "ivr.cli.terminal", "ivr.errors"}
+
+
+def test_ivr_validate_loads_the_menu_model_and_the_clock_only():
+    modules = imported_by("validate", str(MENU))
+    assert loaded(modules, *HEAVY, "dotenv") == set()
+    # The simulator's clock times the routes; the interpreter, its request signing and the
+    # journey log are not needed to check a file.
+    assert loaded(modules, "ivr.caller.interpreter", "twilio.request_validator") == set()
+    assert loaded(modules, "ivr.journey", "ivr.webhooks", "ivr.scripts") == set()
+    assert {"ivr.menu", "ivr.authoring.checks", "ivr.caller.clock"} <= modules
+
+
+def test_the_simulators_surface_is_whole():
+    """`from ivr.caller import X` works for every X the package lists, loaded on first use."""
+    import ivr.caller
+
+    for name in ivr.caller.__all__:
+        assert getattr(ivr.caller, name).__name__ == name
+
+
+# -- library errors: the group shows them, one way, with each command's exit status ---------
+
+
+@pytest.mark.parametrize(
+    "command,status",
+    [
+        (["validate"], 1),
+        (["paths"], 1),
+        (["graph"], 1),
+        (["call", "--press", "1", "--menu"], 1),
+        (["report", "--menu"], 2),  # a bad --menu is a bad parameter
+        (["diff", str(MENU)], 2),  # documented: "2 when a file is not a valid menu"
+    ],
+)
+def test_an_invalid_menu_is_shown_the_same_way_by_every_command(tmp_path, command, status):
+    data = minimal_menu()
+    data["nodes"]["main"]["options"][0]["goto"] = "nowhere"
+    bad = write_menu(tmp_path, data)
+    result = CliRunner().invoke(cli, [*command, str(bad)])
+    assert result.exit_code == status, result.output
+    (problem,) = [line for line in result.stderr.splitlines() if line.startswith("  error: ")]
+    assert result.stderr.splitlines() == [f"{bad}: 1 error(s)", problem]
+    assert problem.startswith("  error: nodes.main.options[0].goto (line ")
+    assert "Traceback" not in result.output
+
+
+def test_a_library_error_is_one_line_with_passwords_masked(capsys):
+    """Any other IVRError a command lets through: click's `Error:` line, URLs masked, exit 1
+    unless the command declares its own status."""
+    from ivr.cli.terminal import Failure, code_for, exit_code
+    from ivr.errors import JourneyError, TwilioUnreachable
+
+    error = TwilioUnreachable("https://ivr:s3cret@abcd.example/voice", "timed out")
+    Failure(error).show()
+    assert capsys.readouterr().err == (
+        "Error: cannot reach https://ivr:***@abcd.example/voice: timed out\n"
+    )
+    command = exit_code(2, JourneyError)(click.Command("c"))
+    assert code_for(command, error) == 1
+    assert code_for(command, JourneyError("bad")) == 2
+    assert Failure(JourneyError("bad"), code_for(command, JourneyError("bad"))).exit_code == 2
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"]])
+def test_an_unreachable_journey_database_is_a_message_not_a_traceback(command):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://ivr:s3cret@127.0.0.1:{port}/ivr"
+    result = CliRunner().invoke(cli, [*command, "--database", url])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot read the journey database's revision: ")
+    assert "Connection refused" in result.stderr
+    assert "Traceback" not in result.output and "s3cret" not in result.output
+    assert isinstance(result.exception, SystemExit)

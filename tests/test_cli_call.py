@@ -139,13 +139,6 @@ def test_bad_keys_are_a_usage_error(runner):
     assert "keys are 0-9" in result.output
 
 
-def test_interactive_by_default(runner):
-    result = runner.invoke(cli, ["call"], input="1\n1\n\na\n")
-    assert result.exit_code == 0, result.output
-    assert "listening for keys" in result.output
-    assert "Outcome: enqueued" in result.output
-
-
 def test_help_has_an_example(runner):
     result = runner.invoke(cli, ["call", "--help"])
     assert result.exit_code == 0

@@ -553,7 +553,7 @@ def test_cli_queues(cli, fake):
             "Error: cannot reach https://api.twilio.com: temporary failure in name resolution",
         ),
         (lambda fake, env: env.delenv("PUBLIC_BASE_URL"), "Error: PUBLIC_BASE_URL: not set"),
-        (lambda fake, env: env.setenv("IVR_MENU_FILE", "nope.json"), "Error: nope.json: 1 problem"),
+        (lambda fake, env: env.setenv("IVR_MENU_FILE", "nope.json"), "nope.json: 1 error(s)"),
     ],
 )
 def test_cli_errors_are_one_line_not_tracebacks(cli, fake, monkeypatch, setup, message):

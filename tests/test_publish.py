@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -173,63 +171,29 @@ def test_the_live_file_keeps_its_permissions_and_a_failed_write_leaves_it(tmp_pa
 # -- call scripts (ivr test): run when the folder and the runner exist --------------------------
 
 
-def fake_runner(status: str) -> types.ModuleType:
-    """The public face of the call-script runner (`ivr.scripts`, issue 13), at the boundary."""
-    module = types.ModuleType("ivr.scripts")
-
-    class ScriptError(Exception):
-        pass
-
-    class Target:
-        def __init__(self, menu: str | None = None) -> None:
-            self.menu = menu
-
-    class Result:
-        def __init__(self, name: str) -> None:
-            self.status, self.name = status, name
-
-        def message(self) -> str:
-            return f"{self.name}: expected to hear 'Welcome.'"
-
-    ran: list[Any] = []
-
-    def run_all(scripts: list[str], target: Target) -> list[Result]:
-        ran.append((scripts, target.menu))
-        return [Result(s) for s in scripts]
-
-    module.ScriptError = ScriptError
-    module.Target = Target
-    module.discover = lambda paths: [p / "a.yaml" for p in paths]
-    module.load_file = lambda path: [f"{path.name}::greeting"]
-    module.run_all = run_all
-    module.ran = ran
-    return module
-
-
-def test_call_scripts_are_skipped_without_a_runner(tmp_path, monkeypatch) -> None:
-    (tmp_path / "calls").mkdir()
-    monkeypatch.setattr(publishing.importlib.util, "find_spec", lambda name: None)
-    verdict = publishing.check_call_scripts(tmp_path / "menus.json", tmp_path / "calls")
-    assert (verdict.passed, verdict.skipped) == (
-        True,
-        "this version has no call scripts runner (ivr test)",
+def write_script(folder: Path, heard: str) -> None:
+    """A call script for the draft: the caller hears ``heard`` first."""
+    folder.mkdir()
+    (folder / "greeting.yaml").write_text(
+        f'calls:\n  - name: greeting\n    steps:\n      - hear: "{heard}"\n', encoding="utf-8"
     )
 
 
-@pytest.mark.parametrize(("status", "passed"), [("passed", True), ("failed", False)])
-def test_call_scripts_run_against_the_draft(files, monkeypatch, status, passed) -> None:
+@pytest.mark.parametrize(("heard", "passed"), [("the new menu", True), ("the old menu", False)])
+def test_call_scripts_run_against_the_draft(files, heard, passed) -> None:
     live, draft = files
-    (live.parent / "calls").mkdir()
-    runner = fake_runner(status)
-    monkeypatch.setitem(sys.modules, "ivr.scripts", runner)
-    monkeypatch.setattr(publishing.importlib.util, "find_spec", lambda name: object())
+    write_script(live.parent / "calls", heard)
     result = publish(live, str(draft), "--yes")
-    assert runner.ran == [(["a.yaml::greeting"], str(draft))]
     if passed:
         assert result.exit_code == 0, result.output
         assert "call scripts: passed\n  1 of 1 scenario(s) passed" in result.output
+        assert (
+            json.loads(live.read_text())["nodes"]["main"]["prompt"]
+            == draft_menu()["nodes"]["main"]["prompt"]
+        )
     else:
         assert result.exit_code == 1
         assert "call scripts: FAILED" in result.output
-        assert "FAIL a.yaml::greeting: expected to hear 'Welcome.'" in result.output
+        assert "greeting.yaml::greeting" in result.output and "the old menu" in result.output
+        assert "0 of 1 scenario(s) passed" in result.output
         assert json.loads(live.read_text())["nodes"]["main"]["prompt"] == "Welcome."

@@ -105,7 +105,7 @@ def test_serve_refuses_a_broken_menu(tmp_path: Path):
     result = CliRunner().invoke(cli, ["serve"], env={"IVR_MENU_FILE": str(bad), "PORT": "1"})
     assert result.exit_code == 1
     # Both problems at once: the empty nodes, and the start that names no node.
-    assert f"{bad}: 2 problem(s)" in result.output
+    assert f"{bad}: 2 error(s)" in result.output  # as `ivr validate` shows them
     assert "start (line 1, column 11): refers to node 'nowhere'" in result.output
     assert "nodes (line 1, column 31)" in result.output
     assert "Traceback" not in result.output

@@ -10,8 +10,6 @@ it as ``<name>.previous<suffix>`` (``menus.previous.json``).
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
 import stat
 import tempfile
@@ -53,24 +51,21 @@ def check_strict(text: str, source: str) -> Verdict:
 
 
 def check_call_scripts(menu_file: str | Path, folder: str | Path = SCRIPTS_FOLDER) -> Verdict:
-    """Run the call scripts in ``folder`` against ``menu_file``, when both exist.
-
-    Call scripts (``ivr test``, the ``ivr.scripts`` package) are optional: without the
-    folder, or in a version without the package, the check is skipped and says so.
-    """
+    """Run the call scripts in ``folder`` (``ivr test``) against ``menu_file``; skipped, and
+    saying so, when there is no such folder."""
     name = "call scripts"
     folder = Path(folder)
     if not folder.is_dir():
         return Verdict(name, True, skipped=f"no call scripts ({folder} does not exist)")
-    if importlib.util.find_spec("ivr.scripts") is None:
-        return Verdict(name, True, skipped="this version has no call scripts runner (ivr test)")
-    # Imported by name: the runner lives on its own branch until it lands (issue 13).
-    scripts = importlib.import_module("ivr.scripts")
+    # Imported when there are scripts to run: the runner serves the draft with the app
+    # in-process (Flask), which loading ivr.authoring never does.
+    from ..scripts import ScriptError, Target, discover, load_file, run_all
+
     try:
-        loaded = [s for f in scripts.discover([folder]) for s in scripts.load_file(f)]
-    except scripts.ScriptError as exc:
+        loaded = [s for f in discover([folder]) for s in load_file(f)]
+    except ScriptError as exc:
         return Verdict(name, False, [f"invalid script: {exc}"])
-    results = scripts.run_all(loaded, scripts.Target(menu=str(menu_file)))
+    results = run_all(loaded, Target(menu=str(menu_file)))
     failed = [r for r in results if r.status == "failed"]
     lines = [f"FAIL {r.message()}" for r in failed]
     lines.append(f"{len(results) - len(failed)} of {len(results)} scenario(s) passed")

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from werkzeug.test import Client
-
 from ..errors import TransportFailure
 
 WSGIApp = Callable[..., Any]
@@ -60,6 +58,10 @@ class WSGITransport:
     """
 
     def __init__(self, app: WSGIApp) -> None:
+        # Imported here: `ivr paths` and `ivr validate` reach this package for the clock, and
+        # need no WSGI client (nor `requests`, below).
+        from werkzeug.test import Client
+
         self.client = Client(app)
 
     def request(

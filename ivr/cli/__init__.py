@@ -2,8 +2,10 @@
 
 Commands are registered one way, in :data:`COMMANDS`, and imported only when they run, so
 ``ivr --version`` does not load Flask, SQLAlchemy or the menu model. Library errors
-(:class:`~ivr.errors.IVRError`) become one-line messages here, in :class:`IvrGroup`, and
-nowhere else.
+(:class:`~ivr.errors.IVRError`) become messages and exit statuses here, in :class:`IvrGroup`,
+and nowhere else: a command lets them through, and declares any exit status other than 1 with
+:func:`~ivr.cli.terminal.exit_code`. What commands print goes through
+:func:`~ivr.cli.terminal.say`, which masks the passwords in URLs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import click
 
 from ..errors import IVRError
+from . import terminal
 
 COMMANDS: dict[str, str] = {
     "run": "ivr.cli.serving:run",
@@ -27,18 +30,18 @@ COMMANDS: dict[str, str] = {
     "call": "ivr.cli.call:call",
     "test": "ivr.scripts.cli:test",
     "twilio": "ivr.cli.twilio:twilio",
-    "journey": "ivr.journey_commands:journey",
-    "report": "ivr.journey_commands:report",
-    "purge": "ivr.journey_commands:purge",
-    "callbacks": "ivr.journey_commands:callbacks",
-    "db": "ivr.journey_commands:db",
+    "journey": "ivr.cli.journey:journey",
+    "report": "ivr.cli.journey:report",
+    "purge": "ivr.cli.journey:purge",
+    "callbacks": "ivr.cli.journey:callbacks",
+    "db": "ivr.cli.journey:db",
 }
 """Every command: its name and where it lives (``module:attribute``)."""
 
 
 class IvrGroup(click.Group):
     """A group whose commands are imported on first use, and whose library errors are shown
-    as one line (exit 1) instead of a traceback."""
+    as a message (exit 1, or the status the command declares) instead of a traceback."""
 
     def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -58,7 +61,8 @@ class IvrGroup(click.Group):
         try:
             return super().invoke(ctx)
         except IVRError as exc:
-            raise click.ClickException(str(exc)) from None
+            command = self.commands.get(ctx.invoked_subcommand or "")
+            raise terminal.Failure(exc, terminal.code_for(command, exc)) from None
 
 
 @click.group(

@@ -9,15 +9,10 @@ import click
 
 from ..errors import MenuError
 from .menu import menu_path
+from .terminal import exit_code, interactive, say
 
 
-def _refused(exc: MenuError, code: int) -> None:
-    click.echo(f"{exc.source}: {len(exc.problems)} error(s)", err=True)
-    for problem in exc.problems:
-        click.echo(f"  error: {problem}", err=True)
-    sys.exit(code)
-
-
+@exit_code(2, MenuError)  # "2 when a file is not a valid menu"
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
@@ -61,16 +56,13 @@ def diff(files: tuple[str, ...], rev: str | None, fmt: str, as_json: bool) -> No
         compute = lambda: diff_files(*files)  # noqa: E731
     else:
         raise click.UsageError("give OLD and NEW menu files, or --git REV [FILE]")
-    try:
-        result = compute()
-    except MenuError as exc:
-        _refused(exc, 2)
+    result = compute()
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        say(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     elif fmt == "markdown":
-        click.echo(diff_report.markdown(result))
+        say(diff_report.markdown(result))
     else:
-        click.echo(diff_report.text(result))
+        say(diff_report.text(result))
     sys.exit(1 if result.changed else 0)
 
 
@@ -131,22 +123,16 @@ def publish(
     if rollback:
         previous = publishing.previous_path(target)
         if not previous.exists():
-            click.echo(f"{target}: no previous menu to roll back to ({previous})", err=True)
+            say(f"{target}: no previous menu to roll back to ({previous})", err=True)
             sys.exit(1)
-        try:
-            changes = diff_menus(
-                parse_menu(read_menu_text(target), str(target)),
-                parse_menu(read_menu_text(previous), str(previous)),
-            )
-        except MenuError as exc:
-            _refused(exc, 1)
-        click.echo(diff_report.text(changes))
+        changes = diff_menus(
+            parse_menu(read_menu_text(target), str(target)),
+            parse_menu(read_menu_text(previous), str(previous)),
+        )
+        say(diff_report.text(changes))
         _confirm(yes, f"Roll {target} back to {previous}?")
-        try:
-            publishing.rollback(target)
-        except MenuError as exc:
-            _refused(exc, 1)
-        click.echo(f"{target}: rolled back; the menu it replaced is now {previous}")
+        publishing.rollback(target)
+        say(f"{target}: rolled back; the menu it replaced is now {previous}")
         return
 
     source = draft or settings.load()["IVR_DRAFT_MENU_FILE"]
@@ -155,27 +141,24 @@ def publish(
     draft_path = Path(source)
     if draft_path.resolve() == target.resolve():
         raise click.UsageError(f"{draft_path} is the live menu itself: nothing to publish")
-    try:
-        data, text = read_menu_bytes(draft_path)
-    except MenuError as exc:
-        _refused(exc, 1)
+    data, text = read_menu_bytes(draft_path)
     failed = False
     for verdict in (
         publishing.check_strict(text, str(draft_path)),
         publishing.check_call_scripts(draft_path, scripts_folder),
     ):
         if verdict.skipped:
-            click.echo(f"{verdict.name}: skipped, {verdict.skipped}")
+            say(f"{verdict.name}: skipped, {verdict.skipped}")
             continue
-        click.echo(f"{verdict.name}: {'passed' if verdict.passed else 'FAILED'}")
+        say(f"{verdict.name}: {'passed' if verdict.passed else 'FAILED'}")
         for line in verdict.lines:
-            click.echo(f"  {line}", err=not verdict.passed)
+            say(f"  {line}", err=not verdict.passed)
         failed = failed or not verdict.passed
     if failed:
-        click.echo(f"{draft_path}: not published", err=True)
+        say(f"{draft_path}: not published", err=True)
         sys.exit(1)
     if target.exists() and target.read_bytes() == data:
-        click.echo(f"{target} is already this menu: nothing to publish")
+        say(f"{target} is already this menu: nothing to publish")
         return
     if target.exists():
         try:
@@ -184,23 +167,18 @@ def publish(
             )
         except MenuError:
             # The live file is broken (the app keeps serving its last good menu): replace it.
-            click.echo(f"{target} is not a valid menu now; the draft replaces it")
+            say(f"{target} is not a valid menu now; the draft replaces it")
         else:
-            click.echo("")
-            click.echo(diff_report.text(changes))
-    click.echo("")
+            say("")
+            say(diff_report.text(changes))
+    say("")
     _confirm(yes, f"Publish {draft_path} as {target}?")
     if draft_path.read_bytes() != data:
-        click.echo(f"{draft_path} changed while it was checked: run ivr publish again", err=True)
+        say(f"{draft_path} changed while it was checked: run ivr publish again", err=True)
         sys.exit(1)
     previous = publishing.publish(data, target)
     kept = f"; the menu it replaced is kept as {previous}" if previous else ""
-    click.echo(f"{target}: published from {draft_path}{kept}")
-
-
-def interactive() -> bool:
-    """Whether someone can answer a question: stdin is a terminal, not a script or a pipe."""
-    return sys.stdin.isatty()
+    say(f"{target}: published from {draft_path}{kept}")
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -208,8 +186,8 @@ def _confirm(yes: bool, question: str) -> None:
     if yes:
         return
     if not interactive():
-        click.echo("cannot ask for confirmation (stdin is not a terminal): pass --yes", err=True)
+        say("cannot ask for confirmation (stdin is not a terminal): pass --yes", err=True)
         sys.exit(1)
     if not click.confirm(question, default=False):
-        click.echo("nothing published", err=True)
+        say("nothing published", err=True)
         sys.exit(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from . import terminal
+
 _STEP_OPTIONS = {
     "--press": "press",
     "--say": "say",
@@ -32,6 +34,21 @@ def _scan_steps(args: list[str]) -> list[tuple[str, str]]:
             steps.append((kind, ""))
         i += 1
     return steps
+
+
+SCENARIO = ("barge_in", "queue", "queue_result", "waits", "dial_status", "dial_ends")
+"""Options that say how the call goes for the caller (in a queue, at a <Dial>, when to
+press): with any of them given, the call is scripted, so that they are honoured."""
+
+
+def _scripted(ctx: click.Context, steps: list[tuple[str, str]]) -> bool:
+    """Whether the call plays steps rather than asking a person: steps or scenario options
+    were given, or there is no terminal to ask on (a script, CI, a pipe)."""
+    if steps or not terminal.interactive():
+        return True
+    from click.core import ParameterSource
+
+    return any(ctx.get_parameter_source(name) is not ParameterSource.DEFAULT for name in SCENARIO)
 
 
 class _CallCommand(click.Command):
@@ -197,10 +214,13 @@ def call(
 ) -> None:
     """Call a TwiML app and hear it the way a caller would, without a phone.
 
-    Interactive unless steps are given: type keys (0-9 * #), words to say, Enter for
-    silence, or 'hangup'. With --press/--say/--silence/--hangup the steps run in order
-    (the caller hangs up when they run out), the transcript and outcome are printed, and
-    the exit status is 1 if the app made an error Twilio would report.
+    Interactive at a terminal: type keys (0-9 * #), words to say, Enter for silence, or
+    'hangup'. Scripted with steps (--press/--say/--speak/--silence/--hangup), with any option
+    saying how the call goes (--barge-in, --answer/--queue-*, --queue-result, --waits,
+    --dial-status, --dial-ends), or when stdin is not a terminal (a script, CI, a pipe): the
+    steps run in order (the caller hangs up when they run out, at once if there are none),
+    the transcript and outcome are printed, and the exit status is 1 if the app made an
+    error Twilio would report.
 
     When the call ends, Twilio's status callback (CallStatus, CallDuration in simulated
     seconds) goes to this app's /status in-process, which closes the call's journey
@@ -282,7 +302,7 @@ def call(
             auth_token = config["TWILIO_AUTH_TOKEN"] or None
         status_callback = status_callback or config["IVR_CALL_STATUS_CALLBACK"]
         if not auth_token:
-            click.echo(
+            terminal.say(
                 "Warning: no auth token (--auth-token or TWILIO_AUTH_TOKEN): requests go "
                 "unsigned, but Twilio always signs them (X-Twilio-Signature)",
                 err=True,
@@ -290,13 +310,13 @@ def call(
     if no_status_callback:
         status_callback = None
 
-    interactive = not steps
+    interactive = not _scripted(ctx, scripted)
 
     def show(event):  # live transcript in interactive mode
         # The application error itself is printed once, in full, at the end.
         line = describe(event, verbose=verbose, errors=False)
         if line is not None:
-            click.echo(line)
+            terminal.say(line)
 
     if interactive:
 
@@ -333,7 +353,7 @@ def call(
         on_event=show if interactive and not as_json else None,
     )
     if not as_json:
-        click.echo(f"Calling {target} as {from_number} (CallSid {simulation.record.call_sid})")
+        terminal.say(f"Calling {target} as {from_number} (CallSid {simulation.record.call_sid})")
     try:
         record = simulation.run()
     finally:
@@ -344,15 +364,15 @@ def call(
     outcome = record.outcome
     assert outcome is not None
     if as_json:
-        click.echo(json.dumps(record.as_dict(), indent=2))
+        terminal.say(json.dumps(record.as_dict(), indent=2))
     else:
         if not interactive:
             for event in record.events:
                 show(event)
         if outcome.error is None:
-            click.echo(f"Outcome: {outcome.summary()}")
+            terminal.say(f"Outcome: {outcome.summary()}")
     for warning in record.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        terminal.say(f"Warning: {warning}", err=True)
     if record_file:  # `ivr call --record FILE`: the call as a call script (ivr/scripts/record.py)
         from ..scripts.record import record_call
 
@@ -364,8 +384,8 @@ def call(
             from_number=from_number,
             to_number=to_number,
         )
-        click.echo(f"wrote {record_file}: replay it with `ivr test {record_file}`", err=True)
+        terminal.say(f"wrote {record_file}: replay it with `ivr test {record_file}`", err=True)
     if outcome.kind == "time-limit":
-        click.echo(f"(the --max-seconds limit, {max_seconds:g} s, ended the call)", err=True)
+        terminal.say(f"(the --max-seconds limit, {max_seconds:g} s, ended the call)", err=True)
     if outcome.error is not None:
-        raise click.ClickException(outcome.error.describe())
+        raise outcome.error  # the group prints it once, in full (exit 1)

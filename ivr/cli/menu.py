@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import settings
-from ..errors import MenuError
+from .terminal import say
 
 
 def menu_path(path: str | None) -> str:
@@ -38,24 +38,18 @@ def validate(file: str | None, strict: bool) -> None:
     from ..authoring.checks import review
 
     path = menu_path(file)
-    try:
-        result = review(path)
-    except MenuError as exc:
-        click.echo(f"{exc.source}: {len(exc.problems)} error(s)", err=True)
-        for problem in exc.problems:
-            click.echo(f"  error: {problem}", err=True)
-        sys.exit(1)
+    result = review(path)  # a MenuError goes to the group: every error, located; exit 1
     for warning in result.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        say(f"  warning: {warning}", err=True)
     menu = result.menu
     kinds: dict[str, int] = {}
     for node in menu.nodes.values():
         kinds[node.kind] = kinds.get(node.kind, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     if strict and result.warnings:
-        click.echo(f"{path}: {len(result.warnings)} warning(s), refused by --strict", err=True)
+        say(f"{path}: {len(result.warnings)} warning(s), refused by --strict", err=True)
         sys.exit(1)
-    click.echo(f"{path}: OK — {len(menu.nodes)} nodes ({summary}), start {menu.start!r}")
+    say(f"{path}: OK — {len(menu.nodes)} nodes ({summary}), start {menu.start!r}")
 
 
 # --- `ivr paths`: every route through the menu (ivr.paths) ----------------------------------
@@ -105,18 +99,18 @@ def paths(
     menu = load_menu(path)
     report = walk_paths(menu, words_per_minute=wpm, max_seconds=max_seconds, max_menus=max_menus)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        say(json.dumps(report.as_dict(), indent=2))
     else:
         routes = report.routes if all_routes else report.fastest
-        click.echo(table(routes))
-        click.echo(
+        say(table(routes))
+        say(
             f"\n{len(report.fastest)} destinations, {len(report.routes)} routes; "
             f"listening estimated at {wpm} words a minute."
         )
         for finding in report.findings:
-            click.echo(f"  {finding}", err=True)
+            say(f"  {finding}", err=True)
         if report.ok:
-            click.echo(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
+            say(f"{path}: OK — no dead ends, loops, unreachable, slow or deep destinations")
     if not report.ok:
         sys.exit(1)
 
@@ -173,7 +167,7 @@ def graph(
     menu = load_menu(menu_path(file))
     if readme is not None:
         changed = update_markdown(readme, menu)
-        click.echo(f"{readme}: {'updated' if changed else 'already up to date'}")
+        say(f"{readme}: {'updated' if changed else 'already up to date'}")
         return
     if coverage_paths:  # `ivr graph --coverage` (ivr/scripts/picture.py)
         from ..authoring.graph import GraphError
@@ -187,9 +181,9 @@ def graph(
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
-        click.echo(f"wrote {output}", err=True)
+        say(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        say(text, nl=False)
 
 
 @click.command()
@@ -215,8 +209,8 @@ def schema(output: str) -> None:
 
     text = schema_text()
     if output == "-":
-        click.echo(text, nl=False)
+        say(text, nl=False)
         return
     with open(output, "w", encoding="utf-8") as f:
         f.write(text)
-    click.echo(f"wrote {output}", err=True)
+    say(f"wrote {output}", err=True)

@@ -7,6 +7,7 @@ import ipaddress
 import click
 
 from .. import settings
+from .terminal import say
 
 
 def is_loopback(host: str) -> bool:
@@ -47,7 +48,7 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         )
     base = app.config["PUBLIC_BASE_URL"] or f"http://{host}:{port}"
     unsigned = app.config["IVR_ALLOW_UNSIGNED"]
-    click.echo(
+    say(
         f"\nThe 101 menu is being served on http://{host}:{port}\n"
         f"  webhook (A call comes in, POST): {base.rstrip('/')}/voice\n"
         f"  status callback: {base.rstrip('/')}/status   fallback: {base.rstrip('/')}/fallback\n"
@@ -64,7 +65,7 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
         )
     )
     if app.config.get("IVR_PHONE"):
-        click.echo(
+        say(
             f"Softphone in the browser: http://{host}:{port}/phone?token=$IVR_PHONE_TOKEN\n"
             "  (the token once; the page swaps it for a cookie)\n"
         )
@@ -131,7 +132,7 @@ def serve(
     threads = threads or config["IVR_THREADS"]
     if config["IVR_PHONE"] and workers is None:
         # The softphone's calls live in one process's memory: one worker, many threads.
-        click.echo("IVR_PHONE is on: one worker, so the softphone sees all its calls", err=True)
+        say("IVR_PHONE is on: one worker, so the softphone sees all its calls", err=True)
         workers, threads = 1, threads or 8
     options = gunicorn_options(
         host, port, workers, threads, access_log, config=config, worker_class=worker_class
@@ -142,8 +143,8 @@ def serve(
             "requests (use `ivr run --allow-unsigned` on localhost to test without Twilio)"
         )
     if not config["TWILIO_AUTH_TOKEN"]:
-        click.echo("warning: TWILIO_AUTH_TOKEN is not set: every webhook will answer 403", err=True)
-    click.echo(
+        say("warning: TWILIO_AUTH_TOKEN is not set: every webhook will answer 403", err=True)
+    say(
         f"ivr101 on {options['bind'][0]}: {worker_description(options)}, "
         f"menu {config['IVR_MENU_FILE']}",
         err=True,

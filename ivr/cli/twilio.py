@@ -15,6 +15,7 @@ from ..account.provision import TwilioAccount, client_from_settings
 from ..errors import SetupError
 from ..menu import load_menu
 from . import IvrGroup
+from .terminal import say
 
 AccountFactory = Callable[[dict[str, Any]], TwilioAccount]
 
@@ -112,18 +113,18 @@ def setup(
     if handler_number:
         plans.append(obj.account.plan_setup(handler_number, base, {}, handler_line=True))
     for plan in plans:
-        click.echo(plan.diff())
+        say(plan.diff())
     changes = sum(len(plan.changes) for plan in plans)
     if not changes:
         return
     if dry_run:
-        click.echo(f"dry run: {changes} change(s) not made")
+        say(f"dry run: {changes} change(s) not made")
         return
     for plan in plans:
         obj.account.apply(plan)
-    click.echo(f"made {changes} change(s)")
+    say(f"made {changes} change(s)")
     if base.startswith("http://"):
-        click.echo("warning: PUBLIC_BASE_URL is http; use https for real calls", err=True)
+        say("warning: PUBLIC_BASE_URL is http; use https for real calls", err=True)
 
 
 @twilio.command()
@@ -169,9 +170,9 @@ def check(
     errors = 0
     for finding in findings:
         errors += finding.level == "error"
-        click.echo(str(finding))
+        say(str(finding))
     if errors:
-        click.echo(f"{errors} problem(s); `ivr twilio setup` fixes the number and queues", err=True)
+        say(f"{errors} problem(s); `ivr twilio setup` fixes the number and queues", err=True)
         raise click.exceptions.Exit(1)
 
 
@@ -189,15 +190,15 @@ def queues(obj: _Context, every: bool, menu_file: str | None) -> None:
     names = None if every else list(obj.queues(menu_file))
     rows = obj.account.queues(names)
     if not rows:
-        click.echo("no queues on the account")
+        say("no queues on the account")
         return
     width = max(len(q.name) for q in rows)
-    click.echo(f"{'queue':<{width}}  waiting  average wait  max size")
+    say(f"{'queue':<{width}}  waiting  average wait  max size")
     for q in rows:
         if not q.exists:
-            click.echo(f"{q.name:<{width}}  (not created: run `ivr twilio setup`)")
+            say(f"{q.name:<{width}}  (not created: run `ivr twilio setup`)")
             continue
-        click.echo(
+        say(
             f"{q.name:<{width}}  {q.current_size:>7}  {_duration(q.average_wait):>12}  "
             f"{q.max_size:>8}"
         )

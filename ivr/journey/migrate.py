@@ -73,12 +73,17 @@ def head() -> str:
 
 
 def current(engine: Engine) -> str | None:
-    """The database's revision: None for an empty database, ``legacy-N`` before Alembic."""
-    with engine.connect() as conn:
-        revision = MigrationContext.configure(conn).get_current_revision()
-        if revision is None and sa.inspect(conn).has_table("schema_version"):
-            legacy = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar()
-            return f"legacy-{legacy or 0}"
+    """The database's revision: None for an empty database, ``legacy-N`` before Alembic.
+    Raises :class:`JourneyError` if the database cannot be read (the writer never asks: it
+    tells a database that is down from a fault by SQLAlchemy's own errors)."""
+    try:
+        with engine.connect() as conn:
+            revision = MigrationContext.configure(conn).get_current_revision()
+            if revision is None and sa.inspect(conn).has_table("schema_version"):
+                legacy = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar()
+                return f"legacy-{legacy or 0}"
+    except sa.exc.SQLAlchemyError as exc:
+        raise JourneyError(f"cannot read the journey database's revision: {exc}") from exc
     return revision
 
 

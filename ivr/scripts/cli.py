@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ..cli.terminal import say
+
 DEFAULT_PATH = "tests/calls"
 
 
@@ -100,10 +102,10 @@ def test(
 
         text = schema_text()
         if schema_file == "-":
-            click.echo(text, nl=False)
+            say(text, nl=False)
         else:
             Path(schema_file).write_text(text, encoding="utf-8")
-            click.echo(f"wrote {schema_file}", err=True)
+            say(f"wrote {schema_file}", err=True)
         return
     menu_file = menu_file or str(settings.load(dotenv=True)["IVR_MENU_FILE"])
     if generate_dir is not None:
@@ -131,7 +133,7 @@ def test(
         except ScriptError as exc:
             errors.append(exc)
             if not as_json:
-                click.echo(output.invalid(exc))
+                say(output.invalid(exc))
     if selection is not None:
         scripts = [s for s in scripts if selection(s.id)]
     if not scripts and not errors:
@@ -139,9 +141,9 @@ def test(
 
     def show(result) -> None:
         if not as_json:
-            click.echo(output.line(result))
+            say(output.line(result))
             if verbose and result.transcript:
-                click.echo("\n".join(f"    {line}" for line in result.transcript))
+                say("\n".join(f"    {line}" for line in result.transcript))
 
     target = Target(url=url, auth_token=auth_token, menu=menu_file)
     results = run_all(scripts, target, jobs=jobs, on_result=show, fail_fast=exitfirst)
@@ -155,37 +157,29 @@ def test(
     if junit_file:
         Path(junit_file).write_text(output.junit(results, errors, seconds), encoding="utf-8")
     if as_json:
-        click.echo(output.as_json(results, errors, seconds, report.as_dict() if report else None))
+        say(output.as_json(results, errors, seconds, report.as_dict() if report else None))
     else:
         for result in failed:
-            click.echo("\n" + "FAIL  " + result.message())
+            say("\n" + "FAIL  " + result.message())
         if report is not None:
-            click.echo("\n" + report.render())
-        click.echo("\n" + output.summary(results, errors, seconds))
+            say("\n" + report.render())
+        say("\n" + output.summary(results, errors, seconds))
     if errors:
         sys.exit(2)
     if failed:
         sys.exit(1)
     if report is not None and fail_under is not None and report.percent < fail_under:
-        click.echo(
-            f"coverage {report.percent:.1f}% is under --fail-under {fail_under:g}%", err=True
-        )
+        say(f"coverage {report.percent:.1f}% is under --fail-under {fail_under:g}%", err=True)
         sys.exit(1)
 
 
 def _generate(menu_file: str, folder: str) -> None:
-    from ..errors import MenuError
     from .record import generate
 
-    try:
-        written, skipped = generate(menu_file, folder)
-    except MenuError as exc:
-        raise click.ClickException(str(exc)) from None
+    written, skipped = generate(menu_file, folder)  # a MenuError goes to the group
     for file in written:
-        click.echo(f"wrote {file}")
+        say(f"wrote {file}")
     for route in skipped:
         keys = " ".join(route.keys)
-        click.echo(
-            f"not generated: {route.destination} ({route.language}, {keys}): write it by hand"
-        )
-    click.echo(f"{len(written)} script(s); run them with: ivr test {folder}")
+        say(f"not generated: {route.destination} ({route.language}, {keys}): write it by hand")
+    say(f"{len(written)} script(s); run them with: ivr test {folder}")

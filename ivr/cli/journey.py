@@ -1,24 +1,24 @@
 """The journey log's commands: ``ivr journey``, ``report``, ``purge``, ``callbacks``, ``db``.
 
-Thin: each opens the log, calls the library and prints. Library errors become
-``click.ClickException`` here and nowhere else. The journey log (SQLAlchemy, Alembic) is imported
-when a command runs, not when ``ivr`` starts.
+Thin: each opens the log, calls the library and prints; library errors go to the group
+(:class:`~ivr.cli.IvrGroup`). The journey log (SQLAlchemy, Alembic) is imported when a command
+runs, not when ``ivr`` starts.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import IVRError
+from ..errors import IVRError, MenuError
+from .terminal import exit_code, interactive, say
 
 if TYPE_CHECKING:
-    from .journey import JourneyLog
+    from ..journey import JourneyLog
 
 database_option = click.option(
     "--database",
@@ -36,38 +36,51 @@ def opened(database: str | None, replay: bool = True) -> Iterator[JourneyLog]:
     First (``replay``) it writes what killed workers left in their spool files on this host,
     so that what callers were told counts even before a worker has started again.
     """
-    from .journey import JourneyLog
-    from .settings import load
+    from ..journey import JourneyLog
+    from ..settings import load
 
     settings: dict[str, Any] = load()
     if database:
         settings["DATABASE_URL"] = database
-    try:
-        log = JourneyLog.from_config(settings)
-    except IVRError as exc:
-        raise click.ClickException(str(exc)) from None
+    log = JourneyLog.from_config(settings)
     try:
         if replay:
             log.replay(wait=60.0)
         yield log
-    except IVRError as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         log.close()
 
 
 def _menu(path: str | None) -> Any:
     """The menu the calls went through, if it loads: it names queues and the nodes that end
-    a call by design. A named file must load; the default one may be missing."""
-    from .menu import load_menu
-    from .settings import load
+    a call by design. A named file must load (its errors go to the group); the default one
+    may be missing."""
+    from ..menu import load_menu
+    from ..settings import load
 
+    if path:
+        return load_menu(path)
     try:
-        return load_menu(path or load()["IVR_MENU_FILE"])
-    except (IVRError, OSError) as exc:
-        if path:
-            raise click.BadParameter(str(exc), param_hint="--menu") from None
+        return load_menu(load()["IVR_MENU_FILE"])
+    except MenuError:
         return None
+
+
+def _parses(parser: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """An option callback: the value must parse with ``ivr.journey``'s ``parser`` (a time or
+    a duration), or it is a bad parameter, as click reports any value of the wrong type."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            from .. import journey
+
+            try:
+                getattr(journey, parser)(value)
+            except IVRError as exc:
+                raise click.BadParameter(str(exc), ctx, param) from None
+        return value
+
+    return check
 
 
 @click.command("journey")
@@ -83,15 +96,15 @@ def journey(call_sid: str | None, last: int, database: str | None) -> None:
 
         ivr journey CA0123456789abcdef0123456789abcdef
     """
-    from .journey import describe_event, local_time
+    from ..journey import describe_event, local_time
 
     with opened(database) as log:
         if not call_sid:
             rows = log.recent_calls(last)
             if not rows:
-                click.echo("No calls recorded yet.")
+                say("No calls recorded yet.")
             for c in rows:
-                click.echo(
+                say(
                     f"{c.call_sid}  {local_time(c.started)}  {c.status or 'in progress':<11}  "
                     f"{'' if c.duration is None else str(c.duration) + 's':>6}  {c.caller or ''}"
                 )
@@ -102,21 +115,26 @@ def journey(call_sid: str | None, last: int, database: str | None) -> None:
         raise click.ClickException(f"no call {call_sid} in the journey log")
     start = steps[0].at
     if call is not None:
-        click.echo(
+        say(
             f"Call {call_sid} from {call.caller or 'an unrecorded number'}, "
             f"started {local_time(call.started)}"
             + (f", {call.status}" if call.status else ", still in progress")
             + (f" after {call.duration}s" if call.duration is not None else "")
         )
     for n, e in enumerate(steps, 1):
-        click.echo(
-            f"{n:>3}. {local_time(e.at, '%H:%M:%S')} +{e.at - start:6.1f}s  {describe_event(e)}"
-        )
+        say(f"{n:>3}. {local_time(e.at, '%H:%M:%S')} +{e.at - start:6.1f}s  {describe_event(e)}")
 
 
+@exit_code(2, MenuError)  # a --menu that is not a valid menu is a bad parameter
 @click.command("report")
-@click.option("--since", help="From: 2026-11-01, 2026-11-01T09:00 (UK time) or 7d (ago).")
-@click.option("--until", help="Until (not included), in the same forms.")
+@click.option(
+    "--since",
+    callback=_parses("parse_time"),
+    help="From: 2026-11-01, 2026-11-01T09:00 (UK time) or 7d (ago).",
+)
+@click.option(
+    "--until", callback=_parses("parse_time"), help="Until (not included), in the same forms."
+)
 @click.option(
     "--format",
     "fmt",
@@ -157,13 +175,10 @@ def report(
 
         ivr report --since 7d --format html --output report.html
     """
-    from .journey import parse_time, render
+    from ..journey import parse_time, render
 
-    try:
-        start = parse_time(since) if since else None
-        end = parse_time(until) if until else None
-    except IVRError as exc:
-        raise click.BadParameter(str(exc)) from None
+    start = parse_time(since) if since else None
+    end = parse_time(until) if until else None
     menu = _menu(menu_file)
     with opened(database) as log:
         figures = log.report(start, end, menu=menu, include_test_calls=include_test_calls)
@@ -171,14 +186,18 @@ def report(
     text = render(figures, fmt, title)
     if output:
         Path(output).write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {fmt} report on {figures.calls['total']} call(s) to {output}", err=True)
+        say(f"Wrote {fmt} report on {figures.calls['total']} call(s) to {output}", err=True)
     else:
-        sys.stdout.write(text)
+        say(text, nl=False)
 
 
 @click.command("purge")
 @click.option(
-    "--older-than", "older_than", required=True, help="Age to delete beyond: 90d, 12h, 30m."
+    "--older-than",
+    "older_than",
+    required=True,
+    callback=_parses("parse_duration"),
+    help="Age to delete beyond: 90d, 12h, 30m.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts, cron).")
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
@@ -194,12 +213,9 @@ def purge(older_than: str, yes: bool, dry_run: bool, database: str | None) -> No
         ivr purge --older-than 90d --dry-run
         ivr purge --older-than 90d --yes
     """
-    from .journey import parse_duration
+    from ..journey import parse_duration
 
-    try:
-        age = parse_duration(older_than)
-    except IVRError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    age = parse_duration(older_than)
     with opened(database) as log:
         counts = log.purge(age, dry_run=True)
         what = (
@@ -207,17 +223,17 @@ def purge(older_than: str, yes: bool, dry_run: bool, database: str | None) -> No
             f"{counts['callbacks']} callback request(s) older than {older_than}"
         )
         if dry_run:
-            click.echo(f"Would delete {what}.")
+            say(f"Would delete {what}.")
             return
         if not yes:
-            if not sys.stdin.isatty():
+            if not interactive():
                 raise click.ClickException(
                     f"not deleting {what}: there is no terminal to confirm on; "
                     "pass --yes to delete, or --dry-run to see what would go"
                 )
             click.confirm(f"Delete {what}?", abort=True)
         counts = log.purge(age)
-    click.echo(
+    say(
         f"Deleted {counts['calls']} call(s), {counts['events']} step(s) and "
         f"{counts['callbacks']} callback request(s) older than {older_than}."
     )
@@ -235,7 +251,7 @@ def callbacks(ctx: click.Context, database: str | None) -> None:
         ivr callbacks
         ivr callbacks done 3f2a9c1e
     """
-    from .journey import local_time
+    from ..journey import local_time
 
     ctx.obj = {"database": database}
     if ctx.invoked_subcommand is not None:
@@ -243,14 +259,14 @@ def callbacks(ctx: click.Context, database: str | None) -> None:
     with opened(database) as log:
         waiting = log.pending_callbacks()
     if not waiting:
-        click.echo("No callbacks waiting.")
+        say("No callbacks waiting.")
         return
     for cb in waiting:
         where = cb.queue or cb.node or "-"
         place = f"position {cb.position}" if cb.position else "position -"
         wait = f"expected wait {cb.wait // 60}m" if cb.wait else "expected wait -"
         number = cb.number if cb.number_kept else f"{cb.number} (number no longer kept)"
-        click.echo(
+        say(
             f"{cb.id[:8]}  {local_time(cb.requested_at)}  call {number}  "
             f"queue {where} ({place}, {wait})  chose: {' > '.join(cb.path) or '-'}  "
             f"[{cb.call_sid}]"
@@ -271,11 +287,11 @@ def callbacks_done(
 
         ivr callbacks done 3f2a9c1e --notes "called back, crime reported"
     """
-    from .journey import local_time
+    from ..journey import local_time
 
     with opened(database or (ctx.obj or {}).get("database")) as log:
         cb = log.complete_callback(callback_id, notes)
-    click.echo(
+    say(
         f"Callback {cb.id[:8]} marked done at {local_time(cb.done_at)}; "
         f"its number ({cb.number}) is no longer kept."
     )
@@ -316,16 +332,16 @@ def db_upgrade(database: str | None) -> None:
 
         ivr db upgrade --database sqlite:///ivr-journeys.db
     """
-    from .journey import migrate
+    from ..journey import migrate
 
     with opened(database, replay=False) as log:
         before = migrate.current(log.engine)
         after = migrate.upgrade(log.engine)
         url = log.engine.url.render_as_string(hide_password=True)
     if before == after:
-        click.echo(f"{url}: already at revision {after} (the newest).")
+        say(f"{url}: already at revision {after} (the newest).")
     else:
-        click.echo(f"{url}: upgraded from {_revision(before)} to revision {after}.")
+        say(f"{url}: upgraded from {_revision(before)} to revision {after}.")
 
 
 @db.command("current")
@@ -337,17 +353,17 @@ def db_current(database: str | None) -> None:
 
         ivr db current
     """
-    from .journey import migrate
+    from ..journey import migrate
 
     with opened(database, replay=False) as log:
         revision = migrate.current(log.engine)
         url = log.engine.url.render_as_string(hide_password=True)
     newest = migrate.head()
     if revision == newest:
-        click.echo(f"{url}: revision {revision} (the newest).")
+        say(f"{url}: revision {revision} (the newest).")
         return
     where = "no schema yet" if revision is None else _revision(revision)
-    click.echo(f"{url}: {where} (`ivr db upgrade` takes it to {newest}).")
+    say(f"{url}: {where} (`ivr db upgrade` takes it to {newest}).")
 
 
 COMMANDS = (journey, report, purge, callbacks, db)
