@@ -375,22 +375,27 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
 
 
 def recall(roster: QueueRoster | None, front: QueueMember | None) -> CallerChoices | None:
-    """What the front caller chose: from this process, else from the journey log.
+    """What the front caller chose: from the journey log, else from this process.
 
-    A call served by another worker (or instance) is known only to the journey log.
+    One call's webhooks may be served by several workers (or instances): this process may
+    have seen only some of its steps (the hold, not the choice), so the journey log, which
+    every worker writes, comes first. This process's notes win only when they know more
+    choices (a step the log's writer has not written yet), or the log cannot be read.
     """
     if front is None:
         return None
-    journey = roster.journey(front.call_sid) if roster else None
+    local = roster.journey(front.call_sid) if roster else None
+    shared = None
     log_ = ivr().journey
-    if journey is None and log_ is not None:
+    if log_ is not None:
         try:
-            journey = CallerChoices.from_events(log_.journey(front.call_sid))
+            shared = CallerChoices.from_events(log_.journey(front.call_sid))
         except IVRError as exc:
             log.warning(
                 "handler line: cannot read call %s from the journey log: %s", front.call_sid, exc
             )
-    return journey
+    known = [j for j in (shared, local) if j is not None]
+    return max(known, key=lambda j: len(j.choices)) if known else None
 
 
 def whisper(m: Menu, queue: str, front: QueueMember | None, journey: CallerChoices | None) -> str:
