@@ -33,6 +33,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -472,3 +473,21 @@ def test_one_call_across_two_instances_is_whole(deployment: Deployment):
     ]
     assert len(lockouts) == 1, lockouts
     assert GUESSER not in a_log + b_log
+
+
+def test_a_new_deployment_counts_wrong_pins_together_from_the_first(deployment: Deployment):
+    """Forty wrong PINs from one caller ID, spread over both instances the moment they answer,
+    on a database with no tables yet: the lockout makes them rather than counting alone."""
+    a, b = deployment.a, deployment.b
+
+    def guess(n: int) -> bool:
+        """One wrong PIN; True if it was compared (the caller was asked again)."""
+        form = {"CallSid": f"CA{n:032d}", "From": GUESSER, "Digits": "135790"}
+        return "That PIN is not right" in said((a, b)[n % 2].twiml("/handler/pin", form))
+
+    with ThreadPoolExecutor(8) as pool:
+        compared = sum(pool.map(guess, range(40)))
+    assert compared == 9  # the tenth locked them out: refused, like every one after it
+    logs = a.stop() + b.stop()
+    assert "PIN lockout's database cannot be used" not in logs
+    assert logs.count("wrong PINs from +44*******999 within 15 minutes") == 1

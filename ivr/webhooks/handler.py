@@ -144,7 +144,12 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
         frozenset(numbers),
         pin,
         secret,
-        PinLockout(pin_attempts(journey.engine if journey is not None else None), secret),
+        PinLockout(
+            pin_attempts(journey.engine, journey.ensure_schema)
+            if journey is not None
+            else pin_attempts(None),
+            secret,
+        ),
         roster,
         # Twilio's values for a verified caller ID at each level: "TN-Validation-Passed-A"
         # (https://www.twilio.com/docs/voice/trusted-calling-with-shakenstir). The -Diverted
@@ -208,15 +213,21 @@ def pin() -> Response:
     digits = param(request.form, "Digits")[:32]
     raw = param(request.form, "From")
     caller = caller_id(raw)
-    if not h.pin or h.lockout.locked(caller):
+    if not h.pin:
+        record(Kind.HANDLER_REFUSED, outcome="pin", caller=raw or None)
+        return refuse()
+    # A PIN keyed is counted before it is compared, so that many calls keying at once cannot
+    # all slip in under the limit; the right one clears the count. Silence counts for nothing.
+    tries = h.lockout.attempt(caller) if digits else None
+    if tries == 0 or (tries is None and h.lockout.locked(caller)):
         # Locked out (perhaps by this caller's other calls): the PIN is not even compared.
-        record(Kind.HANDLER_REFUSED, outcome="locked" if h.pin else "pin", caller=raw or None)
+        record(Kind.HANDLER_REFUSED, outcome="locked", caller=raw or None)
         return refuse()
     if hmac.compare_digest(digits.encode(), h.pin.encode()):
         h.lockout.passed(caller)
         record(Kind.HANDLER_IN, outcome="pin", caller=raw or None)
         return board_twiml(h, 0)
-    locked = bool(digits) and h.lockout.failed(caller)
+    locked = tries is not None and h.lockout.wrong(caller, tries)
     if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
     record(Kind.HANDLER_REFUSED, outcome="locked" if locked else "pin", caller=raw or None)
