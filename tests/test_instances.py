@@ -433,6 +433,16 @@ def test_one_call_across_two_instances_is_whole(deployment: Deployment):
         ("queue-result", "leave"),  # B
         ("status", "completed"),  # A
     ], steps
+    # Each instance logged the steps it served (its own `ivr.calls` lines): they alternated.
+    # (The callback request, A's, is stored by the journey log itself, without a log line.)
+    served = {
+        name: [m[1] for m in re.finditer(rf"ivr\.calls: call={CALL} step=(\S+)", log)]
+        for name, log in (("A", a_log), ("B", b_log))
+    }
+    assert served == {
+        "A": ["call-start", "queue-wait", "callback-offer", "status"],
+        "B": ["choice", "queue-wait", "callback-offer", "queue-result"],
+    }, served
     journey = deployment.cli("journey", CALL)
     first, *lines = journey.splitlines()
     assert first.startswith(f"Call {CALL} from +44*******456")
