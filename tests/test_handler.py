@@ -400,3 +400,40 @@ def test_the_whisper_reads_the_journey_log_for_a_call_another_worker_served(fake
         "and has waited 3 minutes."
     )
     handler_worker.extensions["ivr"].journey.close()
+
+
+def test_the_whisper_prefers_the_journey_log_to_a_worker_that_saw_only_the_hold(fake, tmp_path):
+    """One call across two workers: the choices on one, the hold on the handler's. The
+    handler's worker knows the queue node only; the shared journey log knows the choices."""
+
+    def worker():
+        return create_app(
+            {
+                "TESTING": True,
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "PUBLIC_BASE_URL": BASE,
+                "IVR_MENU_FILE": str(MENU),
+                "IVR_HANDLER_NUMBERS": HANDLER,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+                "IVR_NOW": OFFICE_HOURS,
+            },
+            twilio_account=TwilioAccount(client_for(fake)),
+        )
+
+    choosing, holding = worker(), worker()
+    caller_sid = "CA" + "6" * 32
+    caller = Twilio(choosing, caller_sid, "+447700900555")
+    root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
+    choosing.extensions["ivr"].journey.close()  # written, as the writer thread does
+    fake.add_caller(fake.sids["call-handlers"], caller_sid, 200)
+    Twilio(holding, caller_sid, "+447700900555").twiml(
+        root.find("Enqueue").get("waitUrl"), QueuePosition="1"
+    )
+
+    t = handler(holding)
+    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
+    assert said(root) == (
+        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
+        "and has waited 3 minutes."
+    )
+    holding.extensions["ivr"].journey.close()

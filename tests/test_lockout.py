@@ -171,6 +171,48 @@ def test_simultaneous_wrong_pins_lock_out_once(store_factory):
     assert results.count(True) == 1
 
 
+def test_simultaneous_tries_are_counted_before_they_are_compared(store_factory):
+    """Many calls keying a PIN at once: each try is counted before its PIN is compared, so
+    exactly LIMIT of them are let through to the comparison, however they race."""
+    workers = [store_factory() for _ in range(4)]
+    tries: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(workers))
+
+    def guess(store: PinAttempts) -> None:
+        try:
+            start.wait()
+            for _ in range(6):
+                tries.append(store.attempt(A, T0))
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guess, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(n for n in tries if n) == list(range(1, LIMIT + 1))
+    assert tries.count(0) == 24 - LIMIT  # refused uncompared: locked out
+    assert workers[0].locked(A, T0) and not workers[0].locked(B, T0)
+    workers[0].passed(A, T0)  # the right PIN, on the last try allowed
+    assert workers[1].attempt(A, T0) == 1
+
+
+def test_a_new_database_gets_its_table_before_the_first_try(tmp_path, caplog):
+    """The journey log's writer makes the schema in the background; the first wrong PIN may
+    come first. The store makes it then (``prepare``), rather than count alone in memory."""
+    engine = engine_for(f"sqlite:///{tmp_path / 'journeys.db'}")  # no tables yet
+    store = SqlPinAttempts(engine, prepare=lambda: metadata.create_all(engine))
+    with caplog.at_level("WARNING", logger="ivr.handler"):
+        assert [store.attempt(A, T0 + n) for n in range(3)] == [1, 2, 3]
+    assert "cannot be used" not in caplog.text
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(pin_failures)).scalar() == 3
+    engine.dispose()
+
+
 def test_expired_failures_are_deleted(tmp_path):
     url = f"sqlite:///{tmp_path / 'journeys.db'}"
     engine = engine_for(url)

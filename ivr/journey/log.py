@@ -107,7 +107,7 @@ class JourneyLog:
         self.writer = BatchWriter(
             self._write,
             self.spool,
-            prepare=self._ensure_schema,
+            prepare=self.ensure_schema,
             chores=self._chores,
             chores_every=chores_every,
             buffer_limit=buffer_limit,
@@ -275,7 +275,7 @@ class JourneyLog:
 
     def _store_callback(self, row: dict[str, Any]) -> tuple[str, bool]:
         """Insert the request unless the call has one; (the call's request id, whether new)."""
-        self._ensure_schema()
+        self.ensure_schema()
         with self.engine.begin() as conn:
             rows.write(conn, [[rows.CALLBACK, row]])
             stored = conn.execute(
@@ -335,7 +335,9 @@ class JourneyLog:
         self.writer.after_fork()
         self.engine.dispose(close=False)
 
-    def _ensure_schema(self) -> None:
+    def ensure_schema(self) -> None:
+        """Make or upgrade the schema, once per process: before the writer's first batch, the
+        first read, and the first use by anything else keeping rows here (the PIN lockout)."""
         if self._schema_ready:
             return
         with self._schema_lock:
@@ -344,14 +346,14 @@ class JourneyLog:
                 self._schema_ready = True
 
     def _write(self, records: Sequence[rows.Record]) -> None:
-        self._ensure_schema()
+        self.ensure_schema()
         with self.engine.begin() as conn:
             rows.write(conn, records)
 
     def _chores(self) -> None:
         """What the writer does when idle: replay dead processes' spools, purge old numbers."""
         try:
-            self._ensure_schema()
+            self.ensure_schema()
         except Exception:
             return  # logged by the batch writes; tried again next time
         self.replay()
@@ -418,7 +420,7 @@ class JourneyLog:
         if self.writer.pending and self.writer.running:
             self.flush(timeout=2.0)
         try:
-            self._ensure_schema()
+            self.ensure_schema()
             return self.engine.connect()
         except sa.exc.SQLAlchemyError as exc:
             raise JourneyError(f"cannot read the journey log: {exc}") from exc

@@ -144,7 +144,12 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
         frozenset(numbers),
         pin,
         secret,
-        PinLockout(pin_attempts(journey.engine if journey is not None else None), secret),
+        PinLockout(
+            pin_attempts(journey.engine, journey.ensure_schema)
+            if journey is not None
+            else pin_attempts(None),
+            secret,
+        ),
         roster,
         # Twilio's values for a verified caller ID at each level: "TN-Validation-Passed-A"
         # (https://www.twilio.com/docs/voice/trusted-calling-with-shakenstir). The -Diverted
@@ -208,15 +213,21 @@ def pin() -> Response:
     digits = param(request.form, "Digits")[:32]
     raw = param(request.form, "From")
     caller = caller_id(raw)
-    if not h.pin or h.lockout.locked(caller):
+    if not h.pin:
+        record(Kind.HANDLER_REFUSED, outcome="pin", caller=raw or None)
+        return refuse()
+    # A PIN keyed is counted before it is compared, so that many calls keying at once cannot
+    # all slip in under the limit; the right one clears the count. Silence counts for nothing.
+    tries = h.lockout.attempt(caller) if digits else None
+    if tries == 0 or (tries is None and h.lockout.locked(caller)):
         # Locked out (perhaps by this caller's other calls): the PIN is not even compared.
-        record(Kind.HANDLER_REFUSED, outcome="locked" if h.pin else "pin", caller=raw or None)
+        record(Kind.HANDLER_REFUSED, outcome="locked", caller=raw or None)
         return refuse()
     if hmac.compare_digest(digits.encode(), h.pin.encode()):
         h.lockout.passed(caller)
         record(Kind.HANDLER_IN, outcome="pin", caller=raw or None)
         return board_twiml(h, 0)
-    locked = bool(digits) and h.lockout.failed(caller)
+    locked = tries is not None and h.lockout.wrong(caller, tries)
     if attempt < PIN_TRIES and not locked:
         return pin_twiml(attempt + 1, wrong=True)
     record(Kind.HANDLER_REFUSED, outcome="locked" if locked else "pin", caller=raw or None)
@@ -375,22 +386,27 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
 
 
 def recall(roster: QueueRoster | None, front: QueueMember | None) -> CallerChoices | None:
-    """What the front caller chose: from this process, else from the journey log.
+    """What the front caller chose: from the journey log, else from this process.
 
-    A call served by another worker (or instance) is known only to the journey log.
+    One call's webhooks may be served by several workers (or instances): this process may
+    have seen only some of its steps (the hold, not the choice), so the journey log, which
+    every worker writes, comes first. This process's notes win only when they know more
+    choices (a step the log's writer has not written yet), or the log cannot be read.
     """
     if front is None:
         return None
-    journey = roster.journey(front.call_sid) if roster else None
+    local = roster.journey(front.call_sid) if roster else None
+    shared = None
     log_ = ivr().journey
-    if journey is None and log_ is not None:
+    if log_ is not None:
         try:
-            journey = CallerChoices.from_events(log_.journey(front.call_sid))
+            shared = CallerChoices.from_events(log_.journey(front.call_sid))
         except IVRError as exc:
             log.warning(
                 "handler line: cannot read call %s from the journey log: %s", front.call_sid, exc
             )
-    return journey
+    known = [j for j in (shared, local) if j is not None]
+    return max(known, key=lambda j: len(j.choices)) if known else None
 
 
 def whisper(m: Menu, queue: str, front: QueueMember | None, journey: CallerChoices | None) -> str:

@@ -31,6 +31,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..errors import JourneyError
 from ..journey import schema
 from ..numbers import mask
 
@@ -53,6 +54,13 @@ class PinAttempts(Protocol):
 
     def locked(self, caller: str, now: float) -> bool:
         """True while ``caller`` has :attr:`limit` wrong PINs in the last :attr:`window`."""
+        ...
+
+    def attempt(self, caller: str, now: float) -> int:
+        """Count one PIN try *before* it is compared, unless ``caller`` is locked out: the
+        tries now counted in the window, this one included; 0 (nothing counted) when locked
+        out. Counting first means simultaneous tries cannot all slip in under the limit.
+        The right PIN then clears the count (:meth:`passed`)."""
         ...
 
     def failed(self, caller: str, now: float) -> bool:
@@ -92,15 +100,20 @@ class MemoryPinAttempts:
         with self._lock:
             return len(self._recent(caller, now)) >= self.limit
 
-    def failed(self, caller: str, now: float) -> bool:
+    def attempt(self, caller: str, now: float) -> int:
         with self._lock:
             times = self._recent(caller, now)
+            if len(times) >= self.limit:
+                return 0
             times.append(now)
             self._failures[caller] = times
             self._failures.move_to_end(caller)
             while len(self._failures) > self.callers:
                 self._failures.popitem(last=False)
-            return len(times) == self.limit
+            return len(times)
+
+    def failed(self, caller: str, now: float) -> bool:
+        return self.attempt(caller, now) == self.limit
 
     def passed(self, caller: str, now: float) -> None:
         with self._lock:
@@ -117,6 +130,9 @@ class MemoryPinAttempts:
 metadata = schema.metadata
 pin_failures = schema.pin_failures
 
+_FAULTS = (sa.exc.SQLAlchemyError, JourneyError)
+"""The database cannot be used (or its schema made): count in this process meanwhile."""
+
 _LOCK_CLASS = 0x1017_0001
 """pg_advisory_xact_lock's first key: "an ivr101 handler-line caller"."""
 
@@ -129,8 +145,17 @@ class SqlPinAttempts:
     the fault is logged once; a caller locked out by either count is locked out.
     """
 
-    def __init__(self, engine: Engine, limit: int = LIMIT, window: float = WINDOW) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limit: int = LIMIT,
+        window: float = WINDOW,
+        prepare: Callable[[], None] = lambda: None,
+    ) -> None:
         self.engine = engine
+        self.prepare = prepare
+        """Makes the schema if nobody has yet (the journey log's ``ensure_schema``): on a new
+        database the first wrong PIN may come before the journey log's first write."""
         self.limit = limit
         self.window = window
         self.fallback = MemoryPinAttempts(limit, window)
@@ -142,19 +167,22 @@ class SqlPinAttempts:
         if self.fallback.locked(caller, now):
             return True
         try:
+            self.prepare()
             with self.engine.connect() as conn:
                 count = self._count(conn, caller, now)
-        except sa.exc.SQLAlchemyError as exc:
+        except _FAULTS as exc:
             self._fault(exc)
             return False
         self._recovered()
         return count >= self.limit
 
-    def failed(self, caller: str, now: float) -> bool:
+    def attempt(self, caller: str, now: float) -> int:
+        if self.fallback.locked(caller, now):
+            return 0
         try:
+            self.prepare()
             with self.engine.begin() as conn:
                 self._serialise(conn, caller)
-                conn.execute(pin_failures.insert().values(caller=caller, at=now))
                 # This caller's expired failures go now; everyone else's in the sweep below.
                 conn.execute(
                     pin_failures.delete().where(
@@ -162,20 +190,26 @@ class SqlPinAttempts:
                     )
                 )
                 count = self._count(conn, caller, now)
-        except sa.exc.SQLAlchemyError as exc:
+                if count < self.limit:
+                    conn.execute(pin_failures.insert().values(caller=caller, at=now))
+        except _FAULTS as exc:
             self._fault(exc)
-            return self.fallback.failed(caller, now)
+            return self.fallback.attempt(caller, now)
         self._recovered()
         self._sweep(now)
-        return count == self.limit
+        return 0 if count >= self.limit else count + 1
+
+    def failed(self, caller: str, now: float) -> bool:
+        return self.attempt(caller, now) == self.limit
 
     def passed(self, caller: str, now: float) -> None:
         self.fallback.passed(caller, now)
         try:
+            self.prepare()
             with self.engine.begin() as conn:
                 self._serialise(conn, caller)
                 conn.execute(pin_failures.delete().where(pin_failures.c.caller == caller))
-        except sa.exc.SQLAlchemyError as exc:
+        except _FAULTS as exc:
             self._fault(exc)
 
     def close(self) -> None:
@@ -227,8 +261,9 @@ class SqlPinAttempts:
             log.warning("handler line: the PIN lockout's database is back")
 
 
-def pin_attempts(engine: Engine | None) -> PinAttempts:
+def pin_attempts(engine: Engine | None, prepare: Callable[[], None] = lambda: None) -> PinAttempts:
     """The store for an app: the shared database when there is one to share, else memory.
+    ``prepare`` makes the database's schema (see :class:`SqlPinAttempts`).
 
     An in-memory SQLite database is one connection for the whole process, which the journey
     log's writer is using: memory it is, as nothing else could share it anyway.
@@ -238,7 +273,7 @@ def pin_attempts(engine: Engine | None) -> PinAttempts:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return MemoryPinAttempts()
-    return SqlPinAttempts(engine)
+    return SqlPinAttempts(engine, prepare=prepare)
 
 
 @dataclass
@@ -259,9 +294,15 @@ class PinLockout:
         """Too many wrong PINs from this caller ID lately: someone may be guessing."""
         return self.attempts.locked(self.key(caller), self.clock())
 
-    def failed(self, caller: str | None) -> bool:
-        """Count a wrong PIN; log the lockout it causes, once. True if it locked them out."""
-        if not self.attempts.failed(self.key(caller), self.clock()):
+    def attempt(self, caller: str | None) -> int:
+        """Count a PIN try before comparing it (:meth:`PinAttempts.attempt`): 0 if this caller
+        ID is locked out and the PIN must not be compared, else the tries counted so far."""
+        return self.attempts.attempt(self.key(caller), self.clock())
+
+    def wrong(self, caller: str | None, tries: int) -> bool:
+        """The PIN counted as try ``tries`` was wrong. True if that was the last one allowed:
+        the lockout it causes is logged, once."""
+        if tries < self.attempts.limit:
             return False
         minutes = int(self.attempts.window // 60)
         log.warning(

@@ -42,8 +42,9 @@ class QueueRoster:
 
     The caller webhooks record a ``choice`` event per option chosen and a ``queue-wait`` event
     (with the node) per hold cycle; that is the only place the chosen option is known. Kept in
-    this process and bounded; a handler served by another worker process hears the queue's
-    possible options instead.
+    this process and bounded. It sees only the steps this process served, so the handler
+    line asks the journey log, which every worker writes, first; with the journey log off, a
+    handler served by another worker process hears the queue's possible options instead.
     """
 
     def __init__(self, limit: int = 5000) -> None:
