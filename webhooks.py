@@ -1,5 +1,15 @@
 """WSGI entry point: ``gunicorn webhooks:app`` or ``flask --app webhooks run``."""
 
-from ivr import create_app
+import sys
 
-app = create_app()
+from ivr import create_app
+from ivr.errors import ConfigError
+
+try:
+    app = create_app()
+except ConfigError as error:
+    # A setting the app refuses (a short PIN, unsigned mode with proxies...) is one clear line,
+    # not a traceback. Exit status 3 is what gunicorn reads as "the worker failed to boot":
+    # it stops the server instead of restarting the worker for ever.
+    print(f"ivr101: {error}", file=sys.stderr)
+    raise SystemExit(3) from None

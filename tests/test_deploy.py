@@ -174,3 +174,28 @@ def test_plain_gunicorn_in_unsigned_mode_answers_only_this_machine(plain_gunicor
     assert requests.post(url, data={"CallSid": "CA1"}).status_code == 200
     relayed = {"X-Forwarded-For": "198.51.100.7"}
     assert requests.post(url, data={"CallSid": "CA1"}, headers=relayed).status_code == 403
+
+
+def test_plain_gunicorn_refuses_a_short_pin_with_one_line_and_stops(tmp_path):
+    """A setting the app refuses stops plain ``gunicorn webhooks:app`` with the reason on one
+    line: no traceback, and no worker restarted for ever. Both gunicorn.conf.py (read first, from
+the checkout) and webhooks.py (for a gunicorn started elsewhere) refuse it that way."""
+    import os
+    import subprocess
+    import sys
+
+    environ = os.environ | {
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_MENU_FILE": MENU,
+        "IVR_HANDLER_PIN": "1234",
+        "IVR_HANDLER_NUMBERS": "+447700900001",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+    }
+    command = [sys.executable, "-m", "gunicorn", "webhooks:app", "-b", "127.0.0.1:0", "-w", "1"]
+    done = subprocess.run(
+        command, env=environ, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "ivr101: IVR_HANDLER_PIN: must be 6 or more digits" in done.stderr
+    assert done.stderr.count("IVR_HANDLER_PIN") == 1, done.stderr
