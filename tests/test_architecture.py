@@ -173,3 +173,29 @@ def test_every_kind_is_emitted_and_every_named_kind_exists() -> None:
     # Arrivals are emitted through Kind.arrival(node kind); every other kind by name.
     unused = {k.name for k in Kind if k not in ARRIVALS} - named
     assert unused == set()
+
+
+# -- one owner per rule -----------------------------------------------------------------------
+
+
+def importers(library: str) -> set[str]:
+    """The modules of ``ivr/`` that import ``library`` (anywhere in them)."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            if any(n == library or n.startswith(library + ".") for n in names):
+                found.add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_phone_numbers_are_read_in_one_place() -> None:
+    """Parsing, comparing and placing numbers (the simulator's FromCountry too) is
+    ``ivr/numbers.py``'s: nobody else reads numbers with libphonenumber."""
+    assert importers("phonenumbers") == {"ivr/numbers.py"}

@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
-import phonenumbers
-
 from ..errors import (
     HTTPRedirectError,
     HTTPStatusError,
@@ -31,6 +29,7 @@ from ..errors import (
     TransportError,
     TransportFailure,
 )
+from ..numbers import country
 from .control import Fetch
 from .document import Document, read
 from .events import SentRequest
@@ -39,17 +38,6 @@ from .transport import Response
 FOLLOWED_REDIRECTS = frozenset({301, 302, 303, 307})
 MAX_HTTP_REDIRECTS = 10
 USER_AGENT = "TwilioProxy/1.1 (ivr101 caller simulator)"
-
-
-def country(number: str) -> str | None:
-    """The ISO country of a number, by its country code (so Ofcom drama numbers work too)."""
-    try:
-        region = phonenumbers.region_code_for_country_code(
-            phonenumbers.parse(number, None).country_code
-        )
-    except phonenumbers.NumberParseException:
-        return None
-    return region if region and region != "ZZ" else None
 
 
 def split_credentials(url: str) -> tuple[str, str | None]:
