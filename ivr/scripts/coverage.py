@@ -104,7 +104,6 @@ def model_edges(menu: Menu) -> list[Edge]:
 # the choice's answer, so no event marks the arrival at the message itself).
 
 
-
 def walk(
     journey: list[dict[str, Any]], menu: Menu | None = None
 ) -> Iterator[tuple[str, str, str] | tuple[str, None, None]]:
