@@ -199,3 +199,53 @@ def test_phone_numbers_are_read_in_one_place() -> None:
     """Parsing, comparing and placing numbers (the simulator's FromCountry too) is
     ``ivr/numbers.py``'s: nobody else reads numbers with libphonenumber."""
     assert importers("phonenumbers") == {"ivr/numbers.py"}
+
+
+def _displays(tree: ast.AST) -> list[ast.AST]:
+    """Every literal collection in ``tree``: set, tuple, list and dict displays."""
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Set | ast.Tuple | ast.List | ast.Dict)]
+
+
+def test_arrivals_are_listed_once() -> None:
+    """"The caller arrived at a node" is :data:`ivr.events.ARRIVALS`; readers use it."""
+    members = {k.name for k in ARRIVALS}
+    copies = []
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "events.py":
+            continue
+        for display in _displays(ast.parse(path.read_text(encoding="utf-8"))):
+            named = {
+                n.attr
+                for n in ast.walk(display)
+                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                if n.value.id == "Kind"
+            }
+            if len(named & members) >= 3:
+                copies.append(f"{path.relative_to(ROOT)}:{display.lineno}")
+    assert copies == []
+
+
+APP_SIDE = ("menu", "twiml", "webhooks", "journey", "authoring", "softphone")
+"""Packages that read Twilio's results through the router (the simulator plays Twilio)."""
+
+
+def test_twilio_results_are_classified_by_the_router_only() -> None:
+    """Which QueueResult ends a call or means it was answered, which DialCallStatus means put
+    through: ``ivr/menu/routing.py`` says (QUEUE_ENDED, QUEUE_ANSWERED, DIAL_CONNECTED)."""
+    from ivr.menu.routing import DIAL_CONNECTED, QUEUE_ENDED
+
+    words = QUEUE_ENDED | DIAL_CONNECTED
+    copies = []
+    for package in APP_SIDE:
+        for path in (PACKAGE / package).rglob("*.py"):
+            if path == PACKAGE / "menu" / "routing.py":
+                continue
+            for display in _displays(ast.parse(path.read_text(encoding="utf-8"))):
+                found = {
+                    n.value
+                    for n in ast.walk(display)
+                    if isinstance(n, ast.Constant) and n.value in words
+                }
+                if len(found) >= 2:
+                    copies.append(f"{path.relative_to(ROOT)}:{display.lineno} {sorted(found)}")
+    assert copies == []

@@ -39,9 +39,9 @@ from .model import (
     TransferNode,
 )
 
-QUEUE_ENDED = frozenset(
-    {"bridged", "bridging-in-process", "hangup", "redirected", "redirected-from-bridged"}
-)
+QUEUE_ANSWERED = frozenset({"bridged", "bridging-in-process", "redirected-from-bridged"})
+"""QueueResult values that mean a call handler took the caller."""
+QUEUE_ENDED = QUEUE_ANSWERED | {"hangup", "redirected"}
 """QueueResult values after which the call is over for the menu: the caller spoke to someone,
 hung up, or was taken elsewhere by a call handler (Twilio's <Enqueue action>)."""
 DIAL_CONNECTED = frozenset({"completed", "answered"})
@@ -463,6 +463,11 @@ def branch(
     if kind == Kind.MESSAGE:
         return "next"
     return None
+
+
+def ends(menu: Menu) -> frozenset[str]:
+    """The nodes after which the menu itself ends the call: no way out of them."""
+    return frozenset(node_id for node_id in menu.nodes if next(edges(menu, node_id), None) is None)
 
 
 def reachable(menu: Menu) -> set[str]:
