@@ -207,7 +207,7 @@ def _displays(tree: ast.AST) -> list[ast.AST]:
 
 
 def test_arrivals_are_listed_once() -> None:
-    """"The caller arrived at a node" is :data:`ivr.events.ARRIVALS`; readers use it."""
+    """ "The caller arrived at a node" is :data:`ivr.events.ARRIVALS`; readers use it."""
     members = {k.name for k in ARRIVALS}
     copies = []
     for path in PACKAGE.rglob("*.py"):
