@@ -249,3 +249,25 @@ def test_twilio_results_are_classified_by_the_router_only() -> None:
                 if len(found) >= 2:
                     copies.append(f"{path.relative_to(ROOT)}:{display.lineno} {sorted(found)}")
     assert copies == []
+
+
+WEBHOOK_PATHS = ("/handler/", "/node/", "/menu/", "/queue/", "/transfer/", "/announcement")
+
+
+def test_webhook_urls_are_built_by_the_routes_only() -> None:
+    """The URLs that carry a call's state are ``ivr/twiml/routes.py``'s; nobody formats one
+    (the number's entry points, /voice and /handler, are set on Twilio by ivr.account)."""
+    built = []
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "twiml" / "routes.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(
+                    v.value
+                    for v in node.values
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                )
+                if any(p in text for p in WEBHOOK_PATHS):
+                    built.append(f"{path.relative_to(ROOT)}:{node.lineno} {text!r}")
+    assert built == []

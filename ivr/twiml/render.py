@@ -4,7 +4,7 @@ Pure functions of the menu and the URL builder: no Flask, no routing decisions (
 :mod:`ivr.menu.routing` decides; this says it). Everything that does not depend on a caller's
 live figures (queue position, wait) is rendered once per menu and cached, so a webhook's cost
 is a dictionary look-up. One hold document (:meth:`Renderer.hold`), one last resort
-(:func:`last_resort`).
+(:func:`last_resort`, and the call-handler line's :data:`HANDLER_LAST_RESORT`).
 """
 
 from __future__ import annotations
@@ -347,19 +347,25 @@ def last_resort(menu: Menu | None = None) -> str:
     return FIXED_LAST_RESORT
 
 
-def _fixed_last_resort() -> str:
+def _fixed(words: str, **voice: str) -> str:
     r = VoiceResponse()
-    r.say(
-        "Sorry, we are having a technical problem. If this is an emergency, hang up and dial "
-        "999. Otherwise, please call 101 again in a few minutes.",
-        voice="Polly.Amy",
-        language="en-GB",
-    )
+    r.say(words, **voice)
     r.append(Hangup())
     return str(r)
 
 
-FIXED_LAST_RESORT = _fixed_last_resort()
+FIXED_LAST_RESORT = _fixed(
+    "Sorry, we are having a technical problem. If this is an emergency, hang up and dial "
+    "999. Otherwise, please call 101 again in a few minutes.",
+    voice="Polly.Amy",
+    language="en-GB",
+)
+"""A caller's last resort when not even the menu can be asked."""
+HANDLER_LAST_RESORT = _fixed(
+    "Sorry, the call handler line has a technical problem. Please call again."
+)
+"""The call-handler line's last resort: staff are told and hung up on, never queued as callers
+(the caller's last resort would put them in the general queue)."""
 
 # ``VoiceResponse().hangup()`` returns the <Hangup> element, not the response: append instead.
 HANGUP = str(VoiceResponse().append(Hangup()))
