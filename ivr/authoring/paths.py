@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..caller.clock import Clock, nested, spoken_text
-from ..menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode, TransferNode
+from ..menu import HangupNode, HoursNode, Menu, MenuNode, QueueNode, TransferNode
 from ..menu.hours import sample_moments
-from ..menu.routing import QUEUE_RESULTS, edges, reachable
+from ..menu.routing import QUEUE_RESULTS, edges, ends, reachable
 from ..twiml import Renderer, UrlRoutes
 from ..twiml.answers import Answer, Answers
 
@@ -341,12 +341,10 @@ class _Walker:
 
 
 def _destinations(menu: Menu) -> set[str]:
-    return {
-        node_id
-        for node_id, node in menu.nodes.items()
-        if isinstance(node, QueueNode | TransferNode | HangupNode)
-        or (isinstance(node, MessageNode) and node.next is None)
-    }
+    """Where a call can finish: a queue, a transfer, or a node with no way out (the router's
+    :func:`~ivr.menu.routing.ends`: a hang-up, a last message, any kind that ends the call)."""
+    handed_on = {n for n, node in menu.nodes.items() if isinstance(node, QueueNode | TransferNode)}
+    return handed_on | ends(menu)
 
 
 def _in_cycle(menu: Menu, node_id: str) -> bool:
