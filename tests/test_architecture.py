@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import ivr
+from ivr.caller.trace import CallEventKind
 from ivr.errors import IVRError
 from ivr.events import ARRIVALS, Kind
 
@@ -131,34 +132,79 @@ def test_every_public_exception_is_under_one_base() -> None:
 # -- one event vocabulary ------------------------------------------------------------------
 
 
-VALUES = {k.value for k in Kind}
+VOCABULARIES = {"Kind": Kind, "CallEventKind": CallEventKind}
+"""The app's events (``ivr/events.py``) and the simulator's (``ivr/caller/trace.py``)."""
+VALUES = {k.value for vocabulary in VOCABULARIES.values() for k in vocabulary}
+EVENTS = ("e", "event", "ev", "x", "first", "last")
+"""Names the code gives an event; ``<name>.kind`` is an event's kind (other things have kinds
+too - an Input, a dial target, an Outcome - with words of their own)."""
+MAKERS = ("Event", "CallEvent", "_emit", "record", "annotate")
+"""Calls whose first argument is an event's kind."""
 
 
-def _kind_uses() -> tuple[set[str], list[str]]:
-    """Kind members the code names, and string literals compared with an event's kind."""
-    named: set[str] = set()
+def _kind_names(tree: ast.AST) -> set[str]:
+    """Names a module binds to an event's kind (``kind = event.kind``, ``kind, node =
+    e["kind"], e["node"]``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                pairs = (
+                    zip(target.elts, node.value.elts, strict=False)
+                    if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+                    else [(target, node.value)]
+                )
+                for name, value in pairs:
+                    if isinstance(name, ast.Name) and _event_kind(value):
+                        names.add(name.id)
+    return names
+
+
+def _event_kind(side: ast.AST, names: frozenset[str] | set[str] = frozenset()) -> bool:
+    """``event.kind`` (for an event's name), ``row["kind"]``, or a name bound to one of them."""
+    if isinstance(side, ast.Name):
+        return side.id in names
+    if isinstance(side, ast.Attribute) and side.attr == "kind":
+        return isinstance(side.value, ast.Name) and side.value.id in EVENTS
+    return (
+        isinstance(side, ast.Subscript)
+        and isinstance(side.slice, ast.Constant)
+        and side.slice.value == "kind"
+    )
+
+
+def _kind_uses() -> tuple[dict[str, set[str]], list[str]]:
+    """Members each vocabulary's code names, and event kinds written as bare strings: compared
+    with an event's kind, asked of ``of_kind``, or given to whatever makes an event."""
+    named: dict[str, set[str]] = {name: set() for name in VOCABULARIES}
     literals: list[str] = []
     for path in PACKAGE.rglob("*.py"):
-        if path.parts[-2] == "caller":
-            continue  # the simulator's CallEvent kinds are Twilio's side of the call
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = path.relative_to(ROOT)
+        names = _kind_names(tree)
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)
-                and node.value.id == "Kind"
+                and node.value.id in VOCABULARIES
             ):
-                named.add(node.attr)
+                named[node.value.id].add(node.attr)
+            suspects: list[ast.AST] = []
             if isinstance(node, ast.Compare) and any(
-                isinstance(side, ast.Attribute) and side.attr == "kind"
-                for side in [node.left, *node.comparators]
+                _event_kind(side, names) for side in [node.left, *node.comparators]
             ):
-                owner = node.left.value if isinstance(node.left, ast.Attribute) else None
-                if isinstance(owner, ast.Name) and owner.id in ("node", "n"):
-                    continue  # a menu node's kind, not an event's
-                for side in ast.walk(node):
+                suspects = [node]
+            elif isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name == "of_kind":
+                    suspects = list(node.args)
+                elif name in MAKERS and node.args and isinstance(node.args[0], ast.Constant):
+                    suspects = [node.args[0]]
+            for suspect in suspects:
+                for side in ast.walk(suspect):
                     if isinstance(side, ast.Constant) and side.value in VALUES:
-                        literals.append(f"{path.relative_to(ROOT)}:{node.lineno} {side.value!r}")
+                        literals.append(f"{where}:{node.lineno} {side.value!r}")
     return named, literals
 
 
@@ -169,10 +215,24 @@ def test_event_kinds_are_never_matched_as_bare_strings() -> None:
 
 def test_every_kind_is_emitted_and_every_named_kind_exists() -> None:
     named, _ = _kind_uses()
-    assert named - {"arrival"} <= set(Kind.__members__)
+    assert named["Kind"] - {"arrival"} <= set(Kind.__members__)
+    assert named["CallEventKind"] <= set(CallEventKind.__members__)
     # Arrivals are emitted through Kind.arrival(node kind); every other kind by name.
-    unused = {k.name for k in Kind if k not in ARRIVALS} - named
+    unused = {k.name for k in Kind if k not in ARRIVALS} - named["Kind"]
     assert unused == set()
+    # A <Say>, <Play> or <Pause> in a hold document is emitted by its verb's name.
+    assert {k.name for k in CallEventKind} - named["CallEventKind"] == set()
+
+
+def test_each_vocabulary_module_has_a_name_of_its_own() -> None:
+    """One ``events.py``: a module deeper in the tree never takes a top-level module's name."""
+    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    clashes = [
+        p.relative_to(ROOT).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if p.parent != PACKAGE and p.stem in top
+    ]
+    assert clashes == []
 
 
 # -- one owner per rule -----------------------------------------------------------------------

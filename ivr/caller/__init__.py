@@ -11,7 +11,6 @@ No Flask here: the transport decides how requests travel (in-process WSGI or rea
 from __future__ import annotations
 
 from .clock import Clock, offered_keys
-from .events import CallEvent, CallRecord, Outcome, SentRequest
 from .interpreter import Call, new_sid, simulate
 from .live import LiveCall, LiveCallError, LiveStep, Waiting
 from .strategy import (
@@ -25,6 +24,7 @@ from .strategy import (
     ScriptedCaller,
     parse_input,
 )
+from .trace import CallEvent, CallRecord, Outcome, SentRequest
 from .transcript import describe, transcript
 from .transport import HTTPTransport, Response, Transport, TransportFailure, WSGITransport
 

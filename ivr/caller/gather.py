@@ -22,10 +22,13 @@ from .clock import completes, endless, gather_timeout, nested, repetitions
 from .control import CallOver, Fetch, QueueStay, new_sid
 from .document import attribute, flag, method, whole
 from .strategy import GatherPrompt, Input
+from .trace import CallEventKind
 from .webhook import timestamp
 
 SPEECH_TIMEOUT_AUTO = 1.0  # Twilio ends "auto" at a pause in speech; it gives no figure
 TRANSCRIPTION_LIMIT = 120  # Twilio transcribes recordings of up to two minutes
+_HEARD = frozenset({CallEventKind.SAY, CallEventKind.PLAY, CallEventKind.PAUSE})
+"""What a Gather's nested verbs put in the record, and a barge-in cuts short."""
 
 
 class GatherVerbs:
@@ -33,7 +36,7 @@ class GatherVerbs:
 
     def _heard_input(self, choice: Input, **detail: object) -> None:
         self._emit(
-            "input",
+            CallEventKind.INPUT,
             result=choice.kind,
             digits=choice.value if choice.kind == "dtmf" else None,
             speech=choice.value if choice.kind == "speech" else None,
@@ -66,7 +69,7 @@ class GatherVerbs:
             in_queue=queue is not None,
         )
         self._emit(
-            "gather",
+            CallEventKind.GATHER,
             url=action,
             method=verb_method,
             seconds=float(timeout),
@@ -121,10 +124,12 @@ class GatherVerbs:
         events = self.record.events
         kept, dropped = events[:first_event], 0
         for event in events[first_event:]:
-            if event.kind in ("say", "play", "pause") and event.at >= round(cut, 1) - 1e-9:
+            if event.kind in _HEARD and event.at >= round(cut, 1) - 1e-9:
                 dropped += 1
                 continue
-            kept.append(replace(event, at=round(cut, 1)) if event.kind == "gather" else event)
+            kept.append(
+                replace(event, at=round(cut, 1)) if event.kind == CallEventKind.GATHER else event
+            )
         self.record.events[:] = kept
         self.clock = cut
         return dropped
@@ -169,7 +174,7 @@ class GatherVerbs:
                 element="Record",
             )
         self._emit(
-            "record",
+            CallEventKind.RECORD,
             url=action,
             method=verb_method,
             seconds=float(max_length),
@@ -191,7 +196,7 @@ class GatherVerbs:
                 raise CallOver("caller")
             if choice.kind != "dtmf":
                 self._advance(timeout)
-            self._emit("recorded", seconds=0.0, detail={"empty": True})
+            self._emit(CallEventKind.RECORDED, seconds=0.0, detail={"empty": True})
             return None
         spoken = self.timing.speaking(words)
         digits: str | None = None
@@ -209,7 +214,7 @@ class GatherVerbs:
         account = self.record.account_sid
         recording = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}"
         self._emit(
-            "recorded",
+            CallEventKind.RECORDED,
             url=recording,
             seconds=float(duration),
             speech=words,

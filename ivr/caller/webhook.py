@@ -32,7 +32,7 @@ from ..errors import (
 from ..numbers import country
 from .control import Fetch
 from .document import Document, read
-from .events import SentRequest
+from .trace import CallEventKind, SentRequest
 from .transport import Response
 
 FOLLOWED_REDIRECTS = frozenset({301, 302, 303, 307})
@@ -103,7 +103,9 @@ class Webhooks:
             response = self.transport.request(method, sent, body, headers)
         except TransportFailure as exc:
             self.record.requests.append(SentRequest(method, sent, dict(params), headers))
-            self._emit("request", url=sent, method=method, params=dict(params), detail=detail)
+            self._emit(
+                CallEventKind.REQUEST, url=sent, method=method, params=dict(params), detail=detail
+            )
             raise TransportError(f"{exc} (HTTP connection failure)", url=sent) from exc
         self.record.requests.append(
             SentRequest(
@@ -117,7 +119,7 @@ class Webhooks:
             )
         )
         self._emit(
-            "request",
+            CallEventKind.REQUEST,
             url=sent,
             method=method,
             params=dict(params),
@@ -221,11 +223,15 @@ class Webhooks:
             status = response.status
             if not 200 <= response.status < 300:
                 problem = f"{what} {sent} answered HTTP {response.status}"
-        self._emit("callback", text=what, url=sent, status=status, params=dict(fetch.params))
+        self._emit(
+            CallEventKind.CALLBACK, text=what, url=sent, status=status, params=dict(fetch.params)
+        )
         if problem:
             self._warn(problem)
         return status
 
     def _warn(self, message: str, **detail: object) -> None:
         self.record.warnings.append(message)
-        self._emit("warning", text=message, detail={k: v for k, v in detail.items() if v})
+        self._emit(
+            CallEventKind.WARNING, text=message, detail={k: v for k, v in detail.items() if v}
+        )

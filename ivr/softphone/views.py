@@ -41,6 +41,7 @@ from ..caller import (
     WSGITransport,
     describe,
 )
+from ..caller.trace import CallEventKind
 from ..errors import ConfigError
 from ..menu import Menu, MenuNode, QueueNode, TransferNode
 from ..menu.routing import edges
@@ -205,7 +206,7 @@ def static(name: str) -> Response:
 def event_json(event: CallEvent) -> dict[str, Any]:
     data = event.as_dict()
     data.pop("params", None)
-    if event.kind == "node":
+    if event.kind == CallEventKind.NODE:
         data["line"] = f"  [menu node {event.text}]"
     else:
         data["line"] = describe(event) or ""
