@@ -57,8 +57,13 @@ class GatherVerbs:
         verb_method = method(el)
         on_empty = flag(el, "actionOnEmptyResult")
         start, first_event = self.clock, len(self.record.events)
-        for child in nested(el):
-            getattr(self, f"_verb_{child.tag.lower()}")(child, url, queue, detail={"in": "Gather"})
+        # Twilio repeats a loop="0" verb until the caller acts (or its cap of repetitions):
+        # a caller who acts does so after its first time through and never hears what
+        # follows it, so only the verbs up to it play before the caller is asked.
+        children = list(nested(el))
+        looped = next((i for i, child in enumerate(children) if endless(child)), len(children))
+        for child in children[: looped + 1]:
+            self._nested(child, url, queue)
         prompt = GatherPrompt(
             input=inputs,
             num_digits=num_digits,
@@ -106,14 +111,29 @@ class GatherVerbs:
             self._heard_input(choice)
             raise CallOver("caller")
         else:
+            # Nothing Twilio takes: the prompt plays on to its end, then the timeout.
+            self._play_on(children[looped:], url, queue)
             self._heard_input(choice)
-            # Nothing Twilio takes: the prompt plays out (a loop="0" one up to Twilio's cap),
-            # then the timeout.
-            rest = sum(self.timing.once(v) * (repetitions(v) - 1) for v in nested(el) if endless(v))
-            self._advance(rest + timeout)
+            self._advance(timeout)
         if not params and not on_empty:
             return None  # Twilio's fall-through: on to the next verb in this document
         return Fetch(action, verb_method, params)
+
+    def _nested(self, verb: ET.Element, url: str, queue: QueueStay | None) -> None:
+        """One verb nested in a Gather: heard (a loop="0" one, once through)."""
+        getattr(self, f"_verb_{verb.tag.lower()}")(verb, url, queue, detail={"in": "Gather"})
+
+    def _play_on(self, rest: list[ET.Element], url: str, queue: QueueStay | None) -> None:
+        """A silent caller hears the prompt out: the loop="0" verb ``rest`` starts with up to
+        Twilio's cap of repetitions, then the verbs after it, each stamped when it plays."""
+        if not rest:
+            return
+        first, *after = rest
+        self._advance(self.timing.once(first) * (repetitions(first) - 1))
+        for verb in after:
+            self._nested(verb, url, queue)
+            if endless(verb):
+                self._advance(self.timing.once(verb) * (repetitions(verb) - 1))
 
     def _barge_in(self, el: ET.Element, start: float, first_event: int, key: str) -> int | None:
         """Cut the nested prompt short at the moment the caller presses ``key``; drop what
