@@ -1,5 +1,6 @@
-"""The one timing model of a call: how long each verb lasts, and when a caller who knows the
-menu presses a key (barge-in).
+"""The one timing model of a call: how long each verb lasts, and when a caller presses.
+
+A caller who knows the menu presses a key as soon as it is offered (barge-in).
 
 The simulator (``ivr call``) runs its clock with these functions, and ``ivr paths`` times a route
 by walking the same rendered TwiML with them, so a route's listening time in one is the moment the

@@ -1,5 +1,6 @@
-"""<Enqueue> and its wait documents as Twilio runs them
-(https://www.twilio.com/docs/voice/twiml/enqueue).
+"""<Enqueue> and its wait documents as Twilio runs them.
+
+See https://www.twilio.com/docs/voice/twiml/enqueue.
 
 Each waitUrl document (the first, one re-requested when it runs out, or one reached by a
 <Redirect> or a <Gather> action in it) is one wait cycle; before each, the caller's strategy

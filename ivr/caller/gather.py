@@ -1,5 +1,7 @@
-"""The verbs that listen to the caller, <Gather> and <Record>, as Twilio runs them
-(https://www.twilio.com/docs/voice/twiml/gather, https://www.twilio.com/docs/voice/twiml/record).
+"""The verbs that listen to the caller, <Gather> and <Record>, as Twilio runs them.
+
+See https://www.twilio.com/docs/voice/twiml/gather and
+https://www.twilio.com/docs/voice/twiml/record.
 
 <Gather> plays its nested Say/Play/Pause while it listens. A caller who barges in (a key with
 ``barge_in``) stops them at the moment :mod:`ivr.caller.clock` gives, and what was not heard is

@@ -1,6 +1,7 @@
-"""Twilio's side of each HTTP exchange of a simulated call: the standard parameters, the
-signature, HTTP redirects followed the way Twilio follows them, and callbacks whose answer
-Twilio ignores.
+"""Twilio's side of each HTTP exchange of a simulated call.
+
+The standard parameters, the signature, HTTP redirects followed the way Twilio follows them, and
+callbacks whose answer Twilio ignores.
 
 HTTP redirects (https://www.twilio.com/docs/api/errors/11216): Twilio follows 301, 302, 303 and
 307 only; any other 3xx, or one without a Location, is error 11216, and a chain of more than

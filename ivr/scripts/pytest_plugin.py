@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ..errors import IVRError
 from .loader import SUFFIXES, Script, ScriptError, is_call_script, load_file
 from .output import invalid
 from .results import FAILED, SKIPPED, Result
@@ -86,7 +87,7 @@ class CallScriptFile(pytest.File):
             yield CallScriptItem.from_parent(self, name=script.name, script=script)
 
 
-class CallScriptFailed(Exception):
+class CallScriptFailed(IVRError):
     """A scenario that did not go as its script says."""
 
     def __init__(self, result: Result) -> None:

@@ -1,5 +1,7 @@
-"""Scripts written for you: a call as it happened (``ivr call --record``), and a starting suite
-with one script per destination of the menu in every language (``ivr test --generate``).
+"""Scripts written for you: a call as it happened, and a starting suite for a menu.
+
+``ivr call --record`` writes the first; ``ivr test --generate`` the second, one script per
+destination of the menu in every language.
 
 Both write what ``ivr test`` reads, and both are checked by running what they wrote: a recorded
 call replays green, and so does every generated script.

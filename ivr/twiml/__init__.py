@@ -1,5 +1,7 @@
-"""TwiML: the webhook URLs that carry a call's state, and the renderer that turns the router's
-steps into documents (always with twilio's ``VoiceResponse``). No Flask here."""
+"""TwiML: the URLs that carry a call's state, and the renderer of the router's steps.
+
+Documents are built with twilio's ``VoiceResponse``. No Flask here.
+"""
 
 from __future__ import annotations
 
