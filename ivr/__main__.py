@@ -1,3 +1,5 @@
+"""``python -m ivr``: the ``ivr`` command."""
+
 from .cli import cli
 
 cli(prog_name="ivr")

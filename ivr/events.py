@@ -43,6 +43,9 @@ class Kind(StrEnum):
     TRANSFER = "transfer"
     HANGUP = "hangup"
     HOURS = "hours"
+    ARRIVAL = "arrival"
+    """Arrival at a node of a kind with no event kind of its own (a kind added to the menu
+    model records this until it needs its own: see CONTRIBUTING.md)."""
     CHOICE = "choice"
     """A caller answered a menu: an option, repeat, back, invalid, silence or fallback."""
     QUEUE_WAIT = "queue-wait"
@@ -71,11 +74,15 @@ class Kind(StrEnum):
 
     @classmethod
     def arrival(cls, node_kind: str) -> Kind:
-        """The kind recorded when a caller arrives at a node of ``node_kind``."""
-        return cls(node_kind)
+        """The kind recorded when a caller arrives at a node of ``node_kind`` (any kind the
+        menu model has: one without its own event kind is :attr:`ARRIVAL`)."""
+        kind = cls._value2member_map_.get(node_kind)
+        return kind if kind in ARRIVALS else cls.ARRIVAL  # type: ignore[return-value]
 
 
-ARRIVALS = frozenset({Kind.MENU, Kind.MESSAGE, Kind.QUEUE, Kind.TRANSFER, Kind.HANGUP, Kind.HOURS})
+ARRIVALS = frozenset(
+    {Kind.MENU, Kind.MESSAGE, Kind.QUEUE, Kind.TRANSFER, Kind.HANGUP, Kind.HOURS, Kind.ARRIVAL}
+)
 """Kinds that say "the caller arrived at this node"."""
 HANDLER_LINE = frozenset({Kind.HANDLER_IN, Kind.HANDLER_REFUSED, Kind.HANDLER_TAKE})
 """Kinds of a call handler's own call to the staff line (not a caller's)."""

@@ -191,7 +191,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IVR_LOG_LEVEL", _upper, "INFO"),
     Setting("IVR_ALLOW_UNSIGNED", _flag, False),
     # The call-handler line
-    Setting("IVR_HANDLER_NUMBERS", _list, ()),
+    Setting("IVR_HANDLER_NUMBERS", _numbers, frozenset()),
     Setting("IVR_HANDLER_PIN", _pin, ""),
     Setting("IVR_HANDLER_REQUIRE_ATTESTATION", _attestation, ()),
     # The browser softphone
@@ -240,7 +240,8 @@ def load(
 ) -> dict[str, Any]:
     """Every setting, parsed: the environment (and ``.env``), then ``overrides`` on top.
 
-    Keys are ``app.config`` keys; ``overrides`` may use either name of a setting. Raises
+    Keys are ``app.config`` keys; ``overrides`` may use either name of a setting, and a value
+    given as text is parsed as the environment's would be. Raises
     :class:`~ivr.errors.ConfigError` naming the setting whose value cannot be read.
     """
     raw = environment(dotenv, environ)
@@ -257,8 +258,14 @@ def load(
     if not values["IVR_MENU_FILE"]:
         values["IVR_MENU_FILE"] = default_menu_file()
     for name, value in (overrides or {}).items():
-        key = next((s.config_key for s in SETTINGS if s.name == name), name)
-        values[key] = value
+        setting = next((s for s in SETTINGS if name in (s.name, s.config_key)), None)
+        if setting is None:
+            values[name] = value  # Flask's own keys (TESTING, ...)
+        elif isinstance(value, str):
+            # Text handed to create_app gets the environment's parsing and checks.
+            values[setting.config_key] = parse(setting.name, value)
+        else:
+            values[setting.config_key] = value
     return values
 
 

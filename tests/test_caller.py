@@ -1077,6 +1077,11 @@ def test_loop_zero_is_heard_once_by_a_caller_who_acts_and_capped_for_silence():
     assert clock.heard_seconds(hold) == pytest.approx(2.4)
     assert clock.verb_seconds(hold) == pytest.approx(2.4 * LOOP_CAP + 5)
     assert clock.verb_seconds(ET.fromstring('<Play loop="0">x.mp3</Play>')) == 10 * LOOP_CAP
+    # What follows a loop="0" verb plays only after Twilio's cap: a caller acts before it.
+    longer = gather('<Say loop="0">Press 1 to leave a message.</Say><Say>Or press 2.</Say>')
+    assert clock.heard_seconds(longer) == pytest.approx(2.4)
+    assert clock.press_offset(longer, "2") == pytest.approx(2.4)
+    assert clock.press_offset(longer, "1") == pytest.approx(2.4)
 
 
 def test_barge_in_reaches_each_destination_at_the_time_ivr_paths_gives(ivr_app):

@@ -178,8 +178,8 @@ def test_plain_gunicorn_in_unsigned_mode_answers_only_this_machine(plain_gunicor
 
 def test_plain_gunicorn_refuses_a_short_pin_with_one_line_and_stops(tmp_path):
     """A setting the app refuses stops plain ``gunicorn webhooks:app`` with the reason on one
-    line: no traceback, and no worker restarted for ever. Both gunicorn.conf.py (read first, from
-the checkout) and webhooks.py (for a gunicorn started elsewhere) refuse it that way."""
+    line: no traceback, no worker restarted for ever. gunicorn.conf.py (read first, from the
+    checkout) and webhooks.py (for a gunicorn started elsewhere) both refuse it that way."""
     import os
     import subprocess
     import sys

@@ -202,3 +202,35 @@ def test_svg_with_the_real_graphviz() -> None:
     svg = to_svg(load_menu(MENU))
     assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
     assert ">business_hours</text>" in svg
+
+
+def test_notes_on_edges_are_drawn_by_the_graph_itself() -> None:
+    """``ivr graph --coverage`` asks the graph for red, annotated edges; it does not rewrite
+    the picture's text afterwards (the two would drift apart)."""
+    menu = load_menu(ROOT / "tests" / "calls" / "menus" / "announcement-on.json")
+    drawn = [(n, e) for n in menu.nodes for e in routing.edges(menu, n) if e.drawn]
+    picked = {(n, e.branch): f"not taken: {e.label}" for n, e in drawn[1::4]}
+    assert len(picked) >= 3
+    text = to_mermaid(menu, picked, title="some title")
+    lines = text.splitlines()
+    assert lines[:3] == ["---", "title: some title", "---"]
+    links = [line for line in lines if re.search(r"\s(-->|-\.->|-\.-)(\||\s|$)", line)]
+    styled = re.findall(r"^    linkStyle ([\d,]+) stroke:#dc2626", text, re.M)
+    red = [links[int(i)] for i in styled[0].split(",")]
+    assert len(red) == len(picked)
+    for line in red:
+        assert "<br/>not taken: " in line
+    assert sum("not taken" in line for line in links) == len(picked)
+    dot = to_dot(menu, picked, title="some title").splitlines()
+    assert dot[1] == "    // some title"
+    coloured = [line for line in dot if 'color="#dc2626"' in line]
+    assert len(coloured) == len(picked)
+    assert all("\\nnot taken: " in line for line in coloured)
+    # Without notes, the plain picture.
+    assert to_mermaid(menu, {}) == to_mermaid(menu)
+    assert "linkStyle" not in to_mermaid(menu)
+
+
+def test_the_coverage_picture_leaves_drawing_to_the_graph() -> None:
+    source = (ROOT / "ivr" / "scripts" / "picture.py").read_text(encoding="utf-8")
+    assert "import re" not in source and "splitlines" not in source

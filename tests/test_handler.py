@@ -27,6 +27,7 @@ from twilio_fake import AUTH_TOKEN, FakeTwilio, client_for
 from ivr import create_app
 from ivr.account.provision import TwilioAccount
 from ivr.errors import ConfigError
+from ivr.twiml import HANDLER_LAST_RESORT
 from ivr.webhooks.handler import CHECK_ROUNDS
 
 
@@ -262,6 +263,10 @@ def test_a_fault_on_the_line_is_spoken_not_twilios_application_error(app, fake, 
     root = handler(app).twiml("/handler")
     assert verbs(root) == ["Say", "Hangup"]
     assert "technical problem" in said(root)
+    # The line's last resort is the renderer's (ivr.twiml), never one built here: staff are
+    # told and hung up on, not queued as callers as a caller's last resort would.
+    assert ET.tostring(root) == ET.tostring(ET.fromstring(HANDLER_LAST_RESORT))
+    assert root.find("Enqueue") is None
 
 
 @pytest.mark.parametrize(

@@ -438,3 +438,39 @@ def test_queue_wait_documents_are_rendered_once_per_figures(app: Any):
     assert renderer.hold("crime_queue", "en-GB", 2, 3, 95) != first
     assert renderer.hold("crime_queue", "en-GB", 1, 4, 95) != first
     assert "cycle=2" in first
+
+
+def test_every_document_a_renderer_caches_is_rendered_once():
+    from ivr.twiml import Renderer, UrlRoutes
+
+    menu = load_menu(MENU)
+    renderer = Renderer(menu, UrlRoutes(menu.defaults.language))
+    step = renderer.step("main", "en-GB")
+    assert renderer.step("main", "en-GB", 1, None, None) is step
+    assert renderer.step("main", "en-GB", 2) != step
+    apology = renderer.apology("en-GB", "general_queue")
+    assert renderer.apology("en-GB", "general_queue") is apology
+    hold = renderer.hold("crime_queue", "en-GB", 0)
+    assert renderer.hold("crime_queue", "en-GB", 0, 0, 0, False) is hold
+
+
+def test_a_renderer_replaced_by_a_reload_is_freed_at_once():
+    """Its caches hold documents, never the renderer itself (an ``lru_cache`` over a method
+    would keep every renderer of every reload alive, or leave it to the cycle collector)."""
+    import gc
+    import weakref
+
+    from ivr.twiml import Renderer, UrlRoutes
+
+    menu = load_menu(MENU)
+    renderer = Renderer(menu, UrlRoutes(menu.defaults.language))
+    renderer.step("main", "en-GB")
+    renderer.apology("en-GB", "main")
+    renderer.hold("crime_queue", "en-GB", 0)
+    gone = weakref.ref(renderer)
+    gc.disable()
+    try:
+        del renderer
+        assert gone() is None, "a cycle keeps the renderer alive after its last reference"
+    finally:
+        gc.enable()

@@ -214,3 +214,67 @@ def test_repeat_keeps_the_attempt_and_back_goes_back(menu):
 def test_menu_is_immutable(menu):
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type varies
         menu.node("main").fallback = "x"
+
+
+# Every QueueResult Twilio documents (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action),
+# none at all, and one Twilio might add.
+QUEUE_RESULTS = (
+    "bridged",
+    "bridging-in-process",
+    "queue-full",
+    "hangup",
+    "redirected",
+    "redirected-from-bridged",
+    "leave",
+    "error",
+    "system-error",
+    "",
+    "something-new",
+)
+
+
+@pytest.mark.parametrize("on_leave", [True, False], ids=["with on_leave", "without on_leave"])
+def test_a_queue_result_takes_the_branch_it_is_routed_along(on_leave: bool) -> None:
+    """Where the router sends a caller after a queue, the branch coverage credits and the edge
+    the picture draws are one rule: the branch's edge leads where the caller goes."""
+    data = json.loads(MENU.read_text(encoding="utf-8"))
+    if not on_leave:
+        for node in data["nodes"].values():
+            if node["kind"] == "queue":
+                node.pop("on_leave", None)
+                node.pop("callback", None)
+    menu = parse_menu(json.dumps(data))
+    queues = [n for n, node in menu.nodes.items() if node.kind == "queue"]
+    assert any(menu.nodes[n].on_leave is not None for n in queues) is on_leave
+    for node_id in queues:
+        out = {e.branch: e.target for e in routing.edges(menu, node_id)}
+        assert ("leave" in out) is (menu.nodes[node_id].on_leave is not None)
+        for result in QUEUE_RESULTS:
+            step = routing.after_queue(menu, node_id, "en-GB", result)
+            taken = routing.branch(routing.Kind.QUEUE_RESULT, result, None, {}, menu.nodes[node_id])
+            if step is None:
+                assert taken is None, (node_id, result)
+            else:
+                assert out[taken] == step.node, (node_id, result, taken)
+        # ivr paths tries one result per branch, and each takes its own branch.
+        for name in out:
+            result = routing.QUEUE_RESULTS[name]
+            assert (
+                routing.branch(routing.Kind.QUEUE_RESULT, result, None, {}, menu.nodes[node_id])
+                == name
+            )
+
+
+def test_a_transfer_result_takes_the_branch_it_is_routed_along() -> None:
+    menu = load_menu(MENU)
+    transfers = [n for n, node in menu.nodes.items() if node.kind == "transfer"]
+    assert transfers
+    for node_id in transfers:
+        out = {e.branch: e.target for e in routing.edges(menu, node_id)}
+        for status in ("completed", "answered", "busy", "no-answer", "failed", "canceled", ""):
+            step = routing.after_transfer(menu, node_id, "en-GB", status)
+            taken = routing.branch(routing.Kind.TRANSFER_RESULT, status, None, {})
+            if step is None:
+                assert taken is None
+            else:
+                assert out[taken] == step.node

@@ -47,10 +47,47 @@ def test_values_are_parsed_and_overrides_win() -> None:
     assert loaded["PORT"] == 9000
     assert loaded["IVR_ALLOW_UNSIGNED"] is True
     assert loaded["IVR_JOURNEY_LOG"] is False
-    assert loaded["IVR_HANDLER_NUMBERS"] == ("+447700900001", "07700 900002")
+    assert loaded["IVR_HANDLER_NUMBERS"] == {"+447700900001", "+447700900002"}  # E.164
     assert loaded["IVR_NOW"] == datetime(2026, 7, 1, 8, tzinfo=UTC)  # BST
     assert loaded["MAX_CONTENT_LENGTH"] == 1024
     assert loaded["IVR_WORKERS"] is None
+
+
+def test_overrides_given_as_text_are_parsed_as_the_environment_is() -> None:
+    """create_app's config may carry text; it is read by the same parsers, once, here."""
+    text = {
+        "IVR_HANDLER_NUMBERS": "+447700900001, 07700 900002",
+        "IVR_HANDLER_PIN": " 246813 ",
+        "IVR_HANDLER_REQUIRE_ATTESTATION": "b",
+        "IVR_TRUSTED_PROXIES": "2",
+        "TESTING": "yes",
+    }
+    loaded = settings.load(text, environ={})
+    assert loaded["IVR_HANDLER_NUMBERS"] == {"+447700900001", "+447700900002"}
+    assert loaded["IVR_HANDLER_PIN"] == "246813"
+    assert loaded["IVR_HANDLER_REQUIRE_ATTESTATION"] == ("A", "B")
+    assert loaded["IVR_TRUSTED_PROXIES"] == 2
+    assert loaded["TESTING"] == "yes"  # not a setting: Flask's, as given
+    assert settings.load({"MAX_CONTENT_LENGTH": "10"}, environ={})["MAX_CONTENT_LENGTH"] == 10
+    with pytest.raises(ConfigError, match="IVR_HANDLER_NUMBERS: 'nine' is not a phone number"):
+        settings.load({"IVR_HANDLER_NUMBERS": "nine"}, environ={})
+
+
+def test_settings_are_parsed_only_in_settings() -> None:
+    """The webhooks read parsed values from ``app.config``; none parses a setting again."""
+    again = []
+    for path in sorted((ROOT / "ivr").rglob("*.py")):
+        if path.name == "settings.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "parse"
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("settings", "settings_")
+            ):
+                again.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert again == []
 
 
 def test_an_unreadable_value_names_its_setting() -> None:

@@ -1,5 +1,6 @@
-"""Caller-experience checks: what public-sector IVR guidance and contact-centre practice advise
-against, as located warnings for ``ivr validate``.
+"""Caller-experience checks: located warnings for ``ivr validate``.
+
+What public-sector IVR guidance and contact-centre practice advise against.
 
 Too many options in one menu, too many menus to a destination, a menu with no repeat key, an
 option whose key is never said (speech only), a node that speaks too long, languages that reach

@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import IVRError
-from ..menu import Menu
-from ..menu.routing import edges
+from ..menu import NODE_KINDS, HoursNode, Menu, QueueNode, TransferNode
+from ..menu.routing import Edge, edges
 
-# Mermaid shape (opening, closing) and DOT shape per node kind.
+# Mermaid shape (opening, closing) and DOT shape per node kind; "*" for a kind without its
+# own (a new kind is drawn as a plain box until it gets one).
 _MERMAID_SHAPES = {
     "menu": ('{"', '"}'),
     "message": ('("', '")'),
@@ -24,6 +27,7 @@ _MERMAID_SHAPES = {
     "hangup": ('(("', '"))'),
     "hours": ('{{"', '"}}'),
     "announcement": ('>"', '"]'),
+    "*": ('["', '"]'),
 }
 _MERMAID_STYLES = {
     "menu": "fill:#dbeafe,stroke:#1d4ed8",
@@ -33,6 +37,7 @@ _MERMAID_STYLES = {
     "hangup": "fill:#fee2e2,stroke:#b91c1c",
     "hours": "fill:#ede9fe,stroke:#6d28d9",
     "announcement": "fill:#ffedd5,stroke:#c2410c",
+    "*": "fill:#ffffff,stroke:#4b5563",
 }
 _DOT_SHAPES = {
     "menu": ("diamond", "#dbeafe"),
@@ -42,19 +47,37 @@ _DOT_SHAPES = {
     "hangup": ("doublecircle", "#fee2e2"),
     "hours": ("hexagon", "#ede9fe"),
     "announcement": ("note", "#ffedd5"),
+    "*": ("box", "#ffffff"),
 }
+
+T = TypeVar("T")
+
+UNTAKEN = "#dc2626"
+"""The colour of an edge drawn with a note (``ivr graph --coverage``: no script took it)."""
+Notes = Mapping[tuple[str, str], str]
+"""Words to add to some edges' labels, by ``(node, branch)``; those edges are drawn red."""
 
 README_START = "<!-- menu-graph:start -->"
 README_END = "<!-- menu-graph:end -->"
+
+
+def _shape(table: Mapping[str, T], kind: str) -> T:
+    """A kind's entry in one of the tables above, or the table's default."""
+    return table.get(kind, table["*"])
+
+
+def _classes() -> list[str]:
+    """The Mermaid classes: one per node kind of the model, and announcements."""
+    return [*NODE_KINDS, "announcement"]
 
 
 class GraphError(IVRError):
     """The picture cannot be drawn or written, e.g. Graphviz is not installed."""
 
 
-def _drawn(menu: Menu, node_id: str) -> list[tuple[str, str, str]]:
-    """``(label, target, style)`` of the edges the picture shows (not repeats or retries)."""
-    return [(e.label, e.target, e.style) for e in edges(menu, node_id) if e.drawn]
+def _drawn(menu: Menu, node_id: str) -> list[Edge]:
+    """The edges the picture shows (not repeats or retries)."""
+    return [e for e in edges(menu, node_id) if e.drawn]
 
 
 def _ids(menu: Menu) -> dict[str, str]:
@@ -74,11 +97,11 @@ def _ids(menu: Menu) -> dict[str, str]:
 def _label(menu: Menu, node_id: str) -> str:
     node = menu.node(node_id)
     detail = node.kind
-    if node.kind == "queue":
+    if isinstance(node, QueueNode):
         detail = f"queue: {node.queue}"
-    elif node.kind == "transfer":
+    elif isinstance(node, TransferNode):
         detail = f"transfer: {node.number}"
-    elif node.kind == "hours":
+    elif isinstance(node, HoursNode):
         detail = f"hours ({node.timezone})"
     return f"{node_id}\n{detail}"
 
@@ -99,14 +122,20 @@ def _mermaid_text(text: str) -> str:
     return text.replace(">", "#gt;").replace("\n", "<br/>")
 
 
-def to_mermaid(menu: Menu) -> str:
-    """The menu as a Mermaid flowchart, ending with a newline."""
+def to_mermaid(menu: Menu, notes: Notes | None = None, title: str | None = None) -> str:
+    """The menu as a Mermaid flowchart, ending with a newline; edges with ``notes`` are red
+    and carry their note, and ``title`` goes in the front matter."""
+    notes = notes or {}
     ids = _ids(menu)
-    lines = ["flowchart TD"]
+    lines = ["---", f"title: {title}", "---"] if title is not None else []
+    lines.append("flowchart TD")
+    links = 0  # Mermaid styles a link by its index among all the links drawn
+    red: list[str] = []
     lines.append(f'    incoming(["a call comes in"]) --> {ids[menu.start]}')
+    links += 1
     for node_id in menu.nodes:
         kind = menu.node(node_id).kind
-        opening, closing = _MERMAID_SHAPES[kind]
+        opening, closing = _shape(_MERMAID_SHAPES, kind)
         label = _mermaid_text(_label(menu, node_id))
         lines.append(f"    {ids[node_id]}{opening}{label}{closing}:::{kind}")
     for i, a in enumerate(menu.file.announcements):
@@ -114,14 +143,25 @@ def to_mermaid(menu: Menu) -> str:
         label = _mermaid_text(_announcement_label(menu, i))
         lines.append(f"    a_{i}{opening}{label}{closing}:::announcement")
         lines.append(f"    incoming -.- a_{i}")
+        links += 1
         if a.key is not None and a.goto is not None:
             lines.append(f'    a_{i} -->|"{_mermaid_text(a.key)}"| {ids[a.goto]}')
+            links += 1
     for node_id in menu.nodes:
-        for label, target, style in _drawn(menu, node_id):
-            arrow = "-.->" if style == "dashed" else "-->"
-            lines.append(f'    {ids[node_id]} {arrow}|"{_mermaid_text(label)}"| {ids[target]}')
-    for kind, style in _MERMAID_STYLES.items():
-        lines.append(f"    classDef {kind} {style}")
+        for e in _drawn(menu, node_id):
+            arrow = "-.->" if e.style == "dashed" else "-->"
+            label = _mermaid_text(e.label)
+            note = notes.get((node_id, e.branch))
+            if note:
+                label += "<br/>" + _mermaid_text(note)
+                red.append(str(links))
+            lines.append(f'    {ids[node_id]} {arrow}|"{label}"| {ids[e.target]}')
+            links += 1
+    for kind in _classes():
+        lines.append(f"    classDef {kind} {_shape(_MERMAID_STYLES, kind)}")
+    if red:
+        style = f"stroke:{UNTAKEN},stroke-width:3px,color:{UNTAKEN}"
+        lines.append(f"    linkStyle {','.join(red)} {style}")
     return "\n".join(lines) + "\n"
 
 
@@ -129,19 +169,23 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def to_dot(menu: Menu) -> str:
-    """The menu as a Graphviz DOT digraph, ending with a newline."""
-    title = _dot_text(menu.file.name or "menu")
-    lines = [
-        "digraph menu {",
-        f'    label="{title}"; labelloc=t; rankdir=TB;',
+def to_dot(menu: Menu, notes: Notes | None = None, title: str | None = None) -> str:
+    """The menu as a Graphviz DOT digraph, ending with a newline; edges with ``notes`` are red
+    and carry their note, and ``title`` is a comment at the top."""
+    notes = notes or {}
+    name = _dot_text(menu.file.name or "menu")
+    lines = ["digraph menu {"]
+    if title is not None:
+        lines.append(f"    // {title}")
+    lines += [
+        f'    label="{name}"; labelloc=t; rankdir=TB;',
         '    node [fontname="Helvetica", fontsize=11, style=filled];',
         '    edge [fontname="Helvetica", fontsize=10];',
         '    "(call)" [shape=circle, fillcolor="#ffffff", label="a call\\ncomes in"];',
         f'    "(call)" -> "{_dot_text(menu.start)}";',
     ]
     for node_id in menu.nodes:
-        shape, colour = _DOT_SHAPES[menu.node(node_id).kind]
+        shape, colour = _shape(_DOT_SHAPES, menu.node(node_id).kind)
         label = _dot_text(_label(menu, node_id))
         lines.append(
             f'    "{_dot_text(node_id)}" [shape={shape}, fillcolor="{colour}", label="{label}"];'
@@ -158,9 +202,13 @@ def to_dot(menu: Menu) -> str:
                 f'    "(announcement {i})" -> "{_dot_text(a.goto)}" [label="{_dot_text(a.key)}"];'
             )
     for node_id in menu.nodes:
-        for label, target, style in _drawn(menu, node_id):
-            attrs = f'label="{_dot_text(label)}"' + (", style=dashed" if style == "dashed" else "")
-            lines.append(f'    "{_dot_text(node_id)}" -> "{_dot_text(target)}" [{attrs}];')
+        for e in _drawn(menu, node_id):
+            note = notes.get((node_id, e.branch))
+            label = _dot_text(e.label) + (_dot_text("\n" + note) if note else "")
+            attrs = f'label="{label}"' + (", style=dashed" if e.style == "dashed" else "")
+            if note:
+                attrs += f', color="{UNTAKEN}", fontcolor="{UNTAKEN}", penwidth=2'
+            lines.append(f'    "{_dot_text(node_id)}" -> "{_dot_text(e.target)}" [{attrs}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..caller.clock import Clock, nested, spoken_text
-from ..menu import HangupNode, HoursNode, Menu, MenuNode, MessageNode, QueueNode, TransferNode
+from ..menu import HangupNode, HoursNode, Menu, MenuNode, QueueNode, TransferNode
 from ..menu.hours import sample_moments
-from ..menu.routing import edges, reachable
+from ..menu.routing import QUEUE_RESULTS, edges, ends, reachable
 from ..twiml import Renderer, UrlRoutes
 from ..twiml.answers import Answer, Answers
 
@@ -29,6 +29,9 @@ REFERENCE_WEEK = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 NO_ANSWER = "(no answer)"
 CLOCK = frozenset({"(open)", "(closed)"})
 """Conditions the time of the call decides (hours nodes): a caller still gets there by keys."""
+
+_QUEUE_CONDITIONS = {"full": "(queue full)", "error": "(queue error)", "leave": "(leaves queue)"}
+"""How a route names each way out of a queue (the branches are the router's)."""
 
 
 @dataclass(frozen=True)
@@ -315,15 +318,11 @@ class _Walker:
         node = self.menu.node(here.node)
         assert isinstance(node, QueueNode)
         self.arrive(here, f"queue {node.queue}")
-        for condition, result in (
-            ("(queue full)", "queue-full"),
-            ("(queue error)", "error"),
-            ("(leaves queue)", "leave"),
-        ):
-            if result == "leave" and node.on_leave is None:
-                continue
+        for edge in edges(self.menu, here.node):
+            result = QUEUE_RESULTS[edge.branch]
             answer = self.answers.after_queue(here.node, here.language, result)
             steps = (*here.steps, f"queue {result}")
+            condition = _QUEUE_CONDITIONS[edge.branch]
             self.document(answer, here.then(keys=(*here.keys, condition), steps=steps))
 
     def dial(self, dial: ET.Element, here: _Here) -> None:
@@ -342,12 +341,10 @@ class _Walker:
 
 
 def _destinations(menu: Menu) -> set[str]:
-    return {
-        node_id
-        for node_id, node in menu.nodes.items()
-        if isinstance(node, QueueNode | TransferNode | HangupNode)
-        or (isinstance(node, MessageNode) and node.next is None)
-    }
+    """Where a call can finish: a queue, a transfer, or a node with no way out (the router's
+    :func:`~ivr.menu.routing.ends`: a hang-up, a last message, any kind that ends the call)."""
+    handed_on = {n for n, node in menu.nodes.items() if isinstance(node, QueueNode | TransferNode)}
+    return handed_on | ends(menu)
 
 
 def _in_cycle(menu: Menu, node_id: str) -> bool:

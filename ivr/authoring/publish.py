@@ -1,5 +1,6 @@
-"""Publishing a draft menu: check it, then replace the live file atomically, keeping the
-previous one so that a rollback is one command.
+"""Publishing a draft menu: check it, then replace the live file atomically.
+
+The previous file is kept, so that a rollback is one command.
 
 The live file is never half-written: the new text goes to a temporary file beside it, is
 flushed to disk, and is renamed over the old one (``os.replace``), so the running app's live

@@ -23,7 +23,6 @@ from .transcript import describe, transcript
 
 if TYPE_CHECKING:
     from .clock import Clock, offered_keys
-    from .events import CallEvent, CallRecord, Outcome, SentRequest
     from .interpreter import Call, new_sid, simulate
     from .live import LiveCall, LiveCallError, LiveStep, Waiting
     from .strategy import (
@@ -37,11 +36,12 @@ if TYPE_CHECKING:
         ScriptedCaller,
         parse_input,
     )
+    from .trace import CallEvent, CallRecord, Outcome, SentRequest
     from .transport import HTTPTransport, Response, Transport, TransportFailure, WSGITransport
 
 _OWNERS: dict[str, tuple[str, ...]] = {
     "clock": ("Clock", "offered_keys"),
-    "events": ("CallEvent", "CallRecord", "Outcome", "SentRequest"),
+    "trace": ("CallEvent", "CallRecord", "Outcome", "SentRequest"),
     "interpreter": ("Call", "new_sid", "simulate"),
     "live": ("LiveCall", "LiveCallError", "LiveStep", "Waiting"),
     "strategy": (

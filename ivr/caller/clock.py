@@ -1,5 +1,6 @@
-"""The one timing model of a call: how long each verb lasts, and when a caller who knows the
-menu presses a key (barge-in).
+"""The one timing model of a call: how long each verb lasts, and when a caller presses.
+
+A caller who knows the menu presses a key as soon as it is offered (barge-in).
 
 The simulator (``ivr call``) runs its clock with these functions, and ``ivr paths`` times a route
 by walking the same rendered TwiML with them, so a route's listening time in one is the moment the
@@ -157,8 +158,14 @@ class Clock:
 
     def heard_seconds(self, gather: ET.Element) -> float:
         """When a caller who listens to the whole prompt acts: once every nested verb has
-        played, a ``loop="0"`` one once through (it would never end)."""
-        return sum(self.once(v) if endless(v) else self.verb_seconds(v) for v in nested(gather))
+        played; a ``loop="0"`` one would never end, so at the end of its first time through
+        (the verbs after it are not heard)."""
+        seconds = 0.0
+        for verb in nested(gather):
+            if endless(verb):
+                return seconds + self.once(verb)
+            seconds += self.verb_seconds(verb)
+        return seconds
 
     def press_offset(self, gather: ET.Element, key: str) -> float:
         """Seconds into a Gather at which a caller who knows the menu presses ``key``: the
@@ -167,8 +174,10 @@ class Clock:
         for verb in nested(gather):
             if verb.tag == "Say" and key in offered_keys(spoken_text(verb)):
                 return offset + self.once(verb)
-            offset += self.once(verb) if endless(verb) else self.verb_seconds(verb)
-        return offset
+            if endless(verb):
+                break  # what follows plays only after Twilio's cap of repetitions
+            offset += self.verb_seconds(verb)
+        return self.heard_seconds(gather)
 
     def input_offset(self, gather: ET.Element, keys: str, *, barge_in: bool = True) -> float:
         """Seconds into a Gather at which Twilio sends ``keys`` to the action: when the first

@@ -1,5 +1,7 @@
-"""The signals that carry a simulated call from verb to verb: the next document to fetch, the
-end of the call, and the ways out of a queue's wait documents."""
+"""The signals that carry a simulated call from verb to verb.
+
+The next document to fetch, the end of the call, and the ways out of a queue's wait documents.
+"""
 
 from __future__ import annotations
 

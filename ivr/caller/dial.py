@@ -21,6 +21,7 @@ from .clock import endless, nested
 from .control import CallOver, Fetch, QueueStay, new_sid
 from .document import DIAL_NOUNS, Document, attribute, flag, method, read, text_of, whole
 from .strategy import DialTarget
+from .trace import CallEventKind
 from .webhook import timestamp
 
 LEG_REDIRECTS = 10  # a leg's <Redirect> chain the simulator follows
@@ -51,7 +52,7 @@ class DialVerb:
             "timeLimit": time_limit if el.get("timeLimit") else None,
         }
         self._emit(
-            "dial",
+            CallEventKind.DIAL,
             targets=[{"kind": t.kind, "value": t.value} for t in targets],
             url=action,
             method=verb_method if action else None,
@@ -76,13 +77,18 @@ class DialVerb:
                 star = result.ended_by == "star" and flag(el, "hangupOnStar")
                 self._advance(talk)
                 if star:
-                    self._emit("input", result="dtmf", digits="*", detail={"hangupOnStar": True})
+                    self._emit(
+                        CallEventKind.INPUT,
+                        result="dtmf",
+                        digits="*",
+                        detail={"hangupOnStar": True},
+                    )
         elif status == "no-answer":
             self._advance(timeout)  # it rang out
         if not bridged and on_bridge and self.answered_at is None:
             self._unanswered_status = status if status != "completed" else "no-answer"
         self._emit(
-            "dial-result",
+            CallEventKind.DIAL_RESULT,
             result=status,
             seconds=float(talk),
             detail={"bridged": bridged, "ended_by": result.ended_by},
@@ -148,7 +154,7 @@ class DialVerb:
             return True
         digits = attribute(noun, "sendDigits") if noun.tag == "Number" else ""
         if digits:
-            self._emit("send-digits", digits=digits, detail={"to": target.value})
+            self._emit(CallEventKind.SEND_DIGITS, digits=digits, detail={"to": target.value})
             self._advance(digits.lower().count("w") * 0.5)
         leg_url = noun.get("url")
         if not leg_url:
@@ -203,15 +209,21 @@ class DialVerb:
         for verb in document.verbs:
             if verb.tag in ("Say", "Play", "Pause"):
                 text = text_of(verb) if verb.tag != "Pause" else f"[pause {verb.get('length', 1)}s]"
-                self._emit("leg", text=text, detail={"to": who, "verb": verb.tag})
+                self._emit(CallEventKind.LEG, text=text, detail={"to": who, "verb": verb.tag})
                 once = self.timing.once(verb)
                 self._advance(once if endless(verb) else self.timing.verb_seconds(verb))
             elif verb.tag == "Gather":
                 for child in nested(verb):
-                    self._emit("leg", text=text_of(child), detail={"to": who, "verb": child.tag})
+                    self._emit(
+                        CallEventKind.LEG,
+                        text=text_of(child),
+                        detail={"to": who, "verb": child.tag},
+                    )
                 self._advance(self.timing.verb_seconds(verb))  # nobody presses on that leg
             elif verb.tag in ("Hangup", "Reject"):
-                self._emit("leg", text="(hangs up)", detail={"to": who, "verb": verb.tag})
+                self._emit(
+                    CallEventKind.LEG, text="(hangs up)", detail={"to": who, "verb": verb.tag}
+                )
                 return True, None
             elif verb.tag == "Redirect":
                 return False, Fetch(urljoin(document.url, text_of(verb)), method(verb), params)

@@ -1,6 +1,7 @@
-"""Reading a webhook's answer as Twilio does: what is TwiML, what Twilio refuses (an application
-error: the caller hears "an application error has occurred"), and what it only logs as a warning
-before running the document anyway.
+"""Reading a webhook's answer as Twilio does: TwiML, application errors and warnings.
+
+What is TwiML, what Twilio refuses (an application error: the caller hears "an application error
+has occurred"), and what it only logs as a warning before running the document anyway.
 
 Twilio's error dictionary (https://www.twilio.com/docs/api/errors) gives each check a level.
 ERROR, the call ends: 12100 (not well-formed XML), 12102 (root not <Response>), 12300 (a content

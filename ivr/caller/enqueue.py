@@ -1,5 +1,6 @@
-"""<Enqueue> and its wait documents as Twilio runs them
-(https://www.twilio.com/docs/voice/twiml/enqueue).
+"""<Enqueue> and its wait documents as Twilio runs them.
+
+See https://www.twilio.com/docs/voice/twiml/enqueue.
 
 Each waitUrl document (the first, one re-requested when it runs out, or one reached by a
 <Redirect> or a <Gather> action in it) is one wait cycle; before each, the caller's strategy
@@ -19,6 +20,7 @@ from ..errors import ApplicationError
 from .control import CallOver, Endless, Fetch, LeaveQueue, QueueStay, new_sid
 from .document import method, text_of
 from .strategy import ON_ENTRY, QueueState
+from .trace import CallEventKind
 
 DEFAULT_WAIT_URL = "https://s3.amazonaws.com/com.twilio.sounds.music/index.xml"
 """Twilio's default classical playlist, requested with GET when <Enqueue> has no waitUrl."""
@@ -58,7 +60,7 @@ class EnqueueVerb:
         sid = self._queue_sids.setdefault(name, new_sid("QU"))
         q = QueueStay(name, sid, self.queue_position)
         self._emit(
-            "enqueue",
+            CallEventKind.ENQUEUE,
             queue=name,
             url=action,
             method=verb_method if action else None,
@@ -78,7 +80,9 @@ class EnqueueVerb:
                 q.enqueued = True
             if choice == "wait":
                 q.cycle += 1
-                self._emit("queue-wait", queue=name, position=q.position, seconds=q.queue_time)
+                self._emit(
+                    CallEventKind.QUEUE_WAIT, queue=name, position=q.position, seconds=q.queue_time
+                )
                 started = self.clock
                 try:
                     next_wait = self._wait_cycle(q, next_wait, wait_url, wait_method, hold)
@@ -104,7 +108,7 @@ class EnqueueVerb:
         params = {"QueueResult": result}
         if q.enqueued:
             params |= {"QueueSid": sid, "QueueTime": str(q.queue_time)}
-        self._emit("queue-result", queue=name, result=result, seconds=q.queue_time)
+        self._emit(CallEventKind.QUEUE_RESULT, queue=name, result=result, seconds=q.queue_time)
         self._queue = (name, result)
         if result == "hangup":
             if action:
@@ -128,7 +132,7 @@ class EnqueueVerb:
         if q.endless is not None:
             verb = q.endless
             self._emit(
-                verb.tag.lower(),
+                CallEventKind(verb.tag.lower()),
                 text=text_of(verb) if verb.tag == "Say" else None,
                 url=None if verb.tag == "Say" else text_of(verb),
                 loop=0,
@@ -137,11 +141,15 @@ class EnqueueVerb:
             self._advance(self.timing.once(verb))
             return None
         if hold == "default":
-            self._emit("play", url=wait_url, method=wait_method, detail={"hold_music": True})
+            self._emit(
+                CallEventKind.PLAY, url=wait_url, method=wait_method, detail={"hold_music": True}
+            )
             self._advance(self.timing.play_seconds)
             return None
         if hold == "silent":
-            self._emit("pause", seconds=self.timing.play_seconds, detail={"silent_hold": True})
+            self._emit(
+                CallEventKind.PAUSE, seconds=self.timing.play_seconds, detail={"silent_hold": True}
+            )
             self._advance(self.timing.play_seconds)
             return None
         assert wait_url is not None

@@ -1,5 +1,7 @@
-"""The verbs that listen to the caller, <Gather> and <Record>, as Twilio runs them
-(https://www.twilio.com/docs/voice/twiml/gather, https://www.twilio.com/docs/voice/twiml/record).
+"""The verbs that listen to the caller, <Gather> and <Record>, as Twilio runs them.
+
+See https://www.twilio.com/docs/voice/twiml/gather and
+https://www.twilio.com/docs/voice/twiml/record.
 
 <Gather> plays its nested Say/Play/Pause while it listens. A caller who barges in (a key with
 ``barge_in``) stops them at the moment :mod:`ivr.caller.clock` gives, and what was not heard is
@@ -22,10 +24,13 @@ from .clock import completes, endless, gather_timeout, nested, repetitions
 from .control import CallOver, Fetch, QueueStay, new_sid
 from .document import attribute, flag, method, whole
 from .strategy import GatherPrompt, Input
+from .trace import CallEventKind
 from .webhook import timestamp
 
 SPEECH_TIMEOUT_AUTO = 1.0  # Twilio ends "auto" at a pause in speech; it gives no figure
 TRANSCRIPTION_LIMIT = 120  # Twilio transcribes recordings of up to two minutes
+_HEARD = frozenset({CallEventKind.SAY, CallEventKind.PLAY, CallEventKind.PAUSE})
+"""What a Gather's nested verbs put in the record, and a barge-in cuts short."""
 
 
 class GatherVerbs:
@@ -33,7 +38,7 @@ class GatherVerbs:
 
     def _heard_input(self, choice: Input, **detail: object) -> None:
         self._emit(
-            "input",
+            CallEventKind.INPUT,
             result=choice.kind,
             digits=choice.value if choice.kind == "dtmf" else None,
             speech=choice.value if choice.kind == "speech" else None,
@@ -54,8 +59,13 @@ class GatherVerbs:
         verb_method = method(el)
         on_empty = flag(el, "actionOnEmptyResult")
         start, first_event = self.clock, len(self.record.events)
-        for child in nested(el):
-            getattr(self, f"_verb_{child.tag.lower()}")(child, url, queue, detail={"in": "Gather"})
+        # Twilio repeats a loop="0" verb until the caller acts (or its cap of repetitions):
+        # a caller who acts does so after its first time through and never hears what
+        # follows it, so only the verbs up to it play before the caller is asked.
+        children = list(nested(el))
+        looped = next((i for i, child in enumerate(children) if endless(child)), len(children))
+        for child in children[: looped + 1]:
+            self._nested(child, url, queue)
         prompt = GatherPrompt(
             input=inputs,
             num_digits=num_digits,
@@ -66,7 +76,7 @@ class GatherVerbs:
             in_queue=queue is not None,
         )
         self._emit(
-            "gather",
+            CallEventKind.GATHER,
             url=action,
             method=verb_method,
             seconds=float(timeout),
@@ -103,14 +113,29 @@ class GatherVerbs:
             self._heard_input(choice)
             raise CallOver("caller")
         else:
+            # Nothing Twilio takes: the prompt plays on to its end, then the timeout.
+            self._play_on(children[looped:], url, queue)
             self._heard_input(choice)
-            # Nothing Twilio takes: the prompt plays out (a loop="0" one up to Twilio's cap),
-            # then the timeout.
-            rest = sum(self.timing.once(v) * (repetitions(v) - 1) for v in nested(el) if endless(v))
-            self._advance(rest + timeout)
+            self._advance(timeout)
         if not params and not on_empty:
             return None  # Twilio's fall-through: on to the next verb in this document
         return Fetch(action, verb_method, params)
+
+    def _nested(self, verb: ET.Element, url: str, queue: QueueStay | None) -> None:
+        """One verb nested in a Gather: heard (a loop="0" one, once through)."""
+        getattr(self, f"_verb_{verb.tag.lower()}")(verb, url, queue, detail={"in": "Gather"})
+
+    def _play_on(self, rest: list[ET.Element], url: str, queue: QueueStay | None) -> None:
+        """A silent caller hears the prompt out: the loop="0" verb ``rest`` starts with up to
+        Twilio's cap of repetitions, then the verbs after it, each stamped when it plays."""
+        if not rest:
+            return
+        first, *after = rest
+        self._advance(self.timing.once(first) * (repetitions(first) - 1))
+        for verb in after:
+            self._nested(verb, url, queue)
+            if endless(verb):
+                self._advance(self.timing.once(verb) * (repetitions(verb) - 1))
 
     def _barge_in(self, el: ET.Element, start: float, first_event: int, key: str) -> int | None:
         """Cut the nested prompt short at the moment the caller presses ``key``; drop what
@@ -121,10 +146,12 @@ class GatherVerbs:
         events = self.record.events
         kept, dropped = events[:first_event], 0
         for event in events[first_event:]:
-            if event.kind in ("say", "play", "pause") and event.at >= round(cut, 1) - 1e-9:
+            if event.kind in _HEARD and event.at >= round(cut, 1) - 1e-9:
                 dropped += 1
                 continue
-            kept.append(replace(event, at=round(cut, 1)) if event.kind == "gather" else event)
+            kept.append(
+                replace(event, at=round(cut, 1)) if event.kind == CallEventKind.GATHER else event
+            )
         self.record.events[:] = kept
         self.clock = cut
         return dropped
@@ -169,7 +196,7 @@ class GatherVerbs:
                 element="Record",
             )
         self._emit(
-            "record",
+            CallEventKind.RECORD,
             url=action,
             method=verb_method,
             seconds=float(max_length),
@@ -191,7 +218,7 @@ class GatherVerbs:
                 raise CallOver("caller")
             if choice.kind != "dtmf":
                 self._advance(timeout)
-            self._emit("recorded", seconds=0.0, detail={"empty": True})
+            self._emit(CallEventKind.RECORDED, seconds=0.0, detail={"empty": True})
             return None
         spoken = self.timing.speaking(words)
         digits: str | None = None
@@ -209,7 +236,7 @@ class GatherVerbs:
         account = self.record.account_sid
         recording = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}"
         self._emit(
-            "recorded",
+            CallEventKind.RECORDED,
             url=recording,
             seconds=float(duration),
             speech=words,

@@ -24,9 +24,9 @@ from .control import CallOver, Endless, Fetch, LeaveQueue, QueueStay, new_sid
 from .dial import DialVerb
 from .document import WAIT_VERBS, Document, attribute, flag, method, text_of
 from .enqueue import EnqueueVerb
-from .events import CallEvent, CallRecord, Outcome
 from .gather import GatherVerbs
 from .strategy import Caller, ScriptedCaller
+from .trace import CallEvent, CallEventKind, CallRecord, Outcome
 from .transport import Transport
 from .webhook import Webhooks, timestamp
 
@@ -130,13 +130,13 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
             while fetch is not None:
                 document = self._fetch(fetch)
                 fetch = self._run_verbs(document, None)
-            self._emit("hangup", detail={"by": "app", "why": "end of document"})
+            self._emit(CallEventKind.HANGUP, detail={"by": "app", "why": "end of document"})
             self._finish("app", "end of document")
         except CallOver as over:
             self._finish(over.how, over.reason)
         except ApplicationError as error:
             self._emit(
-                "error",
+                CallEventKind.ERROR,
                 text=error.message,
                 url=error.url,
                 status=error.status,
@@ -214,7 +214,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
         if problem:
             self.record.warnings.append(problem)
         self._emit(
-            "status-callback",
+            CallEventKind.STATUS_CALLBACK,
             url=url,
             method=fetch.method,
             result=status,
@@ -253,7 +253,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
             error=error,
         )
 
-    def _emit(self, kind: str, **fields: object) -> CallEvent:
+    def _emit(self, kind: CallEventKind, **fields: object) -> CallEvent:
         event = CallEvent(kind, round(self.clock, 1), **fields)  # type: ignore[arg-type]
         self.record.events.append(event)
         if self.on_event is not None:
@@ -281,7 +281,11 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
                 self._answer()
             handler = getattr(self, f"_verb_{verb.tag.lower()}", None)
             if handler is None:
-                self._emit("unsupported", text=verb.tag, detail={"note": "not simulated, skipped"})
+                self._emit(
+                    CallEventKind.UNSUPPORTED,
+                    text=verb.tag,
+                    detail={"note": "not simulated, skipped"},
+                )
                 continue
             next_fetch = handler(verb, document.url, queue)
             if next_fetch is not None:
@@ -296,7 +300,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
             if queue is not None:
                 raise Endless(el)  # hold music that plays on until the caller leaves the queue
             note = f'<{el.tag} loop="0"> repeats until the call ends: the caller hangs up'
-            self._emit("input", result="hangup", detail={"note": note})
+            self._emit(CallEventKind.INPUT, result="hangup", detail={"note": note})
             raise CallOver("caller", note)
         self._advance(once if endless(el) else once * repetitions(el))
 
@@ -305,7 +309,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
         if not text:
             return None
         self._emit(
-            "say",
+            CallEventKind.SAY,
             text=text,
             voice=el.get("voice"),
             language=el.get("language"),
@@ -324,7 +328,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
             return None
         target = urljoin(url, source) if source else None
         loop = int(attribute(el, "loop"))
-        self._emit("play", url=target, loop=loop, digits=digits, **extra)  # type: ignore[arg-type]
+        self._emit(CallEventKind.PLAY, url=target, loop=loop, digits=digits, **extra)  # type: ignore[arg-type]
         if target:
             self._heard.append(f"[audio {target}]")
         self._speak(el, queue, nested=bool(extra))
@@ -335,7 +339,7 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
         if self.answered_at is None and not extra:
             # Twilio: a <Pause> as the first verb delays picking up the call.
             extra = {"detail": {"ringing": True}}
-        self._emit("pause", seconds=seconds, **extra)  # type: ignore[arg-type]
+        self._emit(CallEventKind.PAUSE, seconds=seconds, **extra)  # type: ignore[arg-type]
         self._advance(seconds)
         return None
 
@@ -344,24 +348,26 @@ class Call(Webhooks, GatherVerbs, DialVerb, EnqueueVerb):
         if not target:
             raise self._schema("<Redirect> needs a URL", url, "Redirect")
         absolute = urljoin(url, target)
-        self._emit("redirect", url=absolute, method=method(el))
+        self._emit(CallEventKind.REDIRECT, url=absolute, method=method(el))
         return Fetch(absolute, method(el))
 
     def _verb_hangup(self, el: ET.Element, url: str, queue: QueueStay | None) -> None:
-        self._emit("hangup", detail={"by": "app"})
+        self._emit(CallEventKind.HANGUP, detail={"by": "app"})
         raise CallOver("app")
 
     def _verb_reject(self, el: ET.Element, url: str, queue: QueueStay | None) -> None:
         reason = attribute(el, "reason")
-        self._emit("reject", result=reason)
+        self._emit(CallEventKind.REJECT, result=reason)
         self._rejected = reason
         raise CallOver("rejected", reason)
 
     def _verb_leave(self, el: ET.Element, url: str, queue: QueueStay | None) -> None:
         if queue is None:
-            self._emit("unsupported", text="Leave", detail={"note": "not in a queue, ignored"})
+            self._emit(
+                CallEventKind.UNSUPPORTED, text="Leave", detail={"note": "not in a queue, ignored"}
+            )
             return
-        self._emit("leave", queue=queue.name)
+        self._emit(CallEventKind.LEAVE, queue=queue.name)
         raise LeaveQueue
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import IVRError
-from .events import CallEvent, CallRecord
 from .interpreter import Call
 from .strategy import (
     QUEUE_CHOICES,
@@ -31,6 +30,7 @@ from .strategy import (
     QueueChoice,
     QueueState,
 )
+from .trace import CallEvent, CallEventKind, CallRecord
 from .transport import Transport
 
 WaitingKind = Literal["gather", "queue", "dial", "ended", "busy"]
@@ -175,7 +175,7 @@ class LiveCall:
             self.call.run()
         except BaseException as exc:  # never let the thread die silently
             self.crash = exc
-            self.annotate(CallEvent("error", text=f"{type(exc).__name__}: {exc}"))
+            self.annotate(CallEvent(CallEventKind.ERROR, text=f"{type(exc).__name__}: {exc}"))
         with self._cond:
             self._waiting = Waiting("ended")
             self._cond.notify_all()

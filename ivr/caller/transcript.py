@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .events import CallEvent, CallRecord
+from .trace import CallEvent, CallEventKind, CallRecord
 
 
 def _voice(event: CallEvent) -> str:
@@ -19,7 +19,7 @@ def describe(event: CallEvent, *, verbose: bool = False, errors: bool = True) ->
     caller that prints the error in full afterwards)."""
     d = event.detail
     kind = event.kind
-    if kind == "request":
+    if kind == CallEventKind.REQUEST:
         status = f" -> {event.status} {d.get('content_type', '')}" if event.status else ""
         if "redirected_from" in d:
             # An HTTP redirect hop is part of what Twilio did: always shown.
@@ -30,30 +30,30 @@ def describe(event: CallEvent, *, verbose: bool = False, errors: bool = True) ->
         if not verbose:
             return None
         return f"  . {event.method} {event.url}{status}"
-    if kind == "say":
+    if kind == CallEventKind.SAY:
         loop = ""
         if event.loop == 0:
             loop = " (repeats)"
         elif event.loop and event.loop > 1:
             loop = f" (x{event.loop})"
         return f"  Twilio ({_voice(event)}): {event.text}{loop}"
-    if kind == "play":
+    if kind == CallEventKind.PLAY:
         if d.get("hold_music"):
             return f"  [hold music: Twilio's default playlist, {event.method} {event.url}]"
         if event.url is None:
             return f"  [tones {event.digits}]"
         return f"  [audio {event.url}]" + (" (repeats)" if event.loop == 0 else "")
-    if kind == "pause":
+    if kind == CallEventKind.PAUSE:
         if d.get("silent_hold"):
             return f'  [silence {event.seconds:g}s: waitUrl=""]'
         if d.get("ringing"):
             return f"  [ringing {event.seconds:g}s: a leading <Pause> delays the answer]"
         return f"  [pause {event.seconds:g}s]"
-    if kind == "gather":
+    if kind == CallEventKind.GATHER:
         what = " or ".join("keys" if i == "dtmf" else i for i in d.get("input", "dtmf").split())
         extra = f", {d['numDigits']} digit(s)" if d.get("numDigits") else ""
         return f"  ... listening for {what}{extra} (timeout {event.seconds:g}s)"
-    if kind == "input":
+    if kind == CallEventKind.INPUT:
         if event.result == "dtmf":
             if d.get("hangupOnStar"):
                 return "> caller presses * (hangupOnStar: the dialled party is hung up)"
@@ -67,51 +67,51 @@ def describe(event: CallEvent, *, verbose: bool = False, errors: bool = True) ->
         if event.result == "silence":
             return "> caller stays silent"
         return "> caller hangs up" + (f" ({d['note']})" if d.get("note") else "")
-    if kind == "redirect":
+    if kind == CallEventKind.REDIRECT:
         return f"  -> redirect to {event.url}" if verbose else None
-    if kind == "record":
+    if kind == CallEventKind.RECORD:
         return "  ... recording (beep)" if d.get("playBeep") else "  ... recording"
-    if kind == "recorded":
+    if kind == CallEventKind.RECORDED:
         if d.get("empty"):
             return "  [nothing recorded]"
         ended = {"key": f"ended with {event.digits}", "hangup": "the caller hung up"}
         how = ended.get(d.get("ended_by", ""), f"ended by {d.get('ended_by', 'silence')}")
         return f"  [recorded {event.seconds:g}s, {how}]"
-    if kind == "dial":
+    if kind == CallEventKind.DIAL:
         targets = ", ".join(f"{t['kind']} {t['value']}" for t in event.targets or [])
         return f"  DIAL {targets} (at {event.at:g}s)"
-    if kind == "dial-result":
+    if kind == CallEventKind.DIAL_RESULT:
         bridged = "" if d.get("bridged", True) else " (not bridged)"
         return f"  dial result: {event.result}{bridged}"
-    if kind == "leg":
+    if kind == CallEventKind.LEG:
         return f"  [{d.get('to')} hears: {event.text}]"
-    if kind == "send-digits":
+    if kind == CallEventKind.SEND_DIGITS:
         return f"  [tones {event.digits} sent to {d.get('to')}]"
-    if kind == "warning":
+    if kind == CallEventKind.WARNING:
         return f"! {event.text}"
-    if kind == "callback":
+    if kind == CallEventKind.CALLBACK:
         answer = f"HTTP {event.status}" if event.status else "no answer"
         return f"  ({event.text} -> {answer})" if verbose else None
-    if kind == "enqueue":
+    if kind == CallEventKind.ENQUEUE:
         return f"  ENQUEUE in queue {event.queue!r} (at {event.at:g}s)"
-    if kind == "queue-wait":
+    if kind == CallEventKind.QUEUE_WAIT:
         return f"  waiting in {event.queue!r}: position {event.position}, {event.seconds:g}s so far"
-    if kind == "leave":
+    if kind == CallEventKind.LEAVE:
         return f"  leaving queue {event.queue!r}"
-    if kind == "queue-result":
+    if kind == CallEventKind.QUEUE_RESULT:
         return f"  queue result: {event.result}"
-    if kind == "hangup":
+    if kind == CallEventKind.HANGUP:
         return "  (the app hangs up)" if d.get("by") == "app" else None
-    if kind == "reject":
+    if kind == CallEventKind.REJECT:
         return f"  (call rejected: {event.result})"
-    if kind == "unsupported":
+    if kind == CallEventKind.UNSUPPORTED:
         return f"  (<{event.text}> {d.get('note', 'skipped')})"
-    if kind == "status-callback":
+    if kind == CallEventKind.STATUS_CALLBACK:
         answer = f"HTTP {event.status}" if event.status else "no answer"
         duration = f", CallDuration={event.seconds:g}s" if event.seconds is not None else ""
         line = f"  (status callback: CallStatus={event.result}{duration} -> {answer})"
         return line + (f"\n! warning: {d['warning']}" if d.get("warning") else "")
-    if kind == "error":
+    if kind == CallEventKind.ERROR:
         line = f"  Twilio: {d.get('twilio_says', '')}"
         return line + (f"\n! {event.text}" if errors else "")
     return None

@@ -1,6 +1,7 @@
-"""Twilio's side of each HTTP exchange of a simulated call: the standard parameters, the
-signature, HTTP redirects followed the way Twilio follows them, and callbacks whose answer
-Twilio ignores.
+"""Twilio's side of each HTTP exchange of a simulated call.
+
+The standard parameters, the signature, HTTP redirects followed the way Twilio follows them, and
+callbacks whose answer Twilio ignores.
 
 HTTP redirects (https://www.twilio.com/docs/api/errors/11216): Twilio follows 301, 302, 303 and
 307 only; any other 3xx, or one without a Location, is error 11216, and a chain of more than
@@ -21,8 +22,6 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
-import phonenumbers
-
 from ..errors import (
     HTTPRedirectError,
     HTTPStatusError,
@@ -31,25 +30,15 @@ from ..errors import (
     TransportError,
     TransportFailure,
 )
+from ..numbers import country
 from .control import Fetch
 from .document import Document, read
-from .events import SentRequest
+from .trace import CallEventKind, SentRequest
 from .transport import Response
 
 FOLLOWED_REDIRECTS = frozenset({301, 302, 303, 307})
 MAX_HTTP_REDIRECTS = 10
 USER_AGENT = "TwilioProxy/1.1 (ivr101 caller simulator)"
-
-
-def country(number: str) -> str | None:
-    """The ISO country of a number, by its country code (so Ofcom drama numbers work too)."""
-    try:
-        region = phonenumbers.region_code_for_country_code(
-            phonenumbers.parse(number, None).country_code
-        )
-    except phonenumbers.NumberParseException:
-        return None
-    return region if region and region != "ZZ" else None
 
 
 def split_credentials(url: str) -> tuple[str, str | None]:
@@ -115,7 +104,9 @@ class Webhooks:
             response = self.transport.request(method, sent, body, headers)
         except TransportFailure as exc:
             self.record.requests.append(SentRequest(method, sent, dict(params), headers))
-            self._emit("request", url=sent, method=method, params=dict(params), detail=detail)
+            self._emit(
+                CallEventKind.REQUEST, url=sent, method=method, params=dict(params), detail=detail
+            )
             raise TransportError(f"{exc} (HTTP connection failure)", url=sent) from exc
         self.record.requests.append(
             SentRequest(
@@ -129,7 +120,7 @@ class Webhooks:
             )
         )
         self._emit(
-            "request",
+            CallEventKind.REQUEST,
             url=sent,
             method=method,
             params=dict(params),
@@ -233,11 +224,15 @@ class Webhooks:
             status = response.status
             if not 200 <= response.status < 300:
                 problem = f"{what} {sent} answered HTTP {response.status}"
-        self._emit("callback", text=what, url=sent, status=status, params=dict(fetch.params))
+        self._emit(
+            CallEventKind.CALLBACK, text=what, url=sent, status=status, params=dict(fetch.params)
+        )
         if problem:
             self._warn(problem)
         return status
 
     def _warn(self, message: str, **detail: object) -> None:
         self.record.warnings.append(message)
-        self._emit("warning", text=message, detail={k: v for k, v in detail.items() if v})
+        self._emit(
+            CallEventKind.WARNING, text=message, detail={k: v for k, v in detail.items() if v}
+        )

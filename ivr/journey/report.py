@@ -13,6 +13,8 @@ from typing import Any
 
 from ..events import ARRIVALS as NODE_ARRIVALS
 from ..events import HANDLER_LINE, Event, Kind
+from ..menu import Menu, QueueNode, TransferNode
+from ..menu.routing import DIAL_CONNECTED, QUEUE_ANSWERED, ends
 
 # -- the vocabulary the report reads, as named sets of the shared event kinds ----------------
 CALL_START = Kind.CALL_START
@@ -34,7 +36,6 @@ queues are counted by their own events."""
 INPUT_KINDS = frozenset({CHOICE, CALLBACK_OFFER})
 """Kinds that carry a caller's answer to a question, right or wrong."""
 
-ANSWERED = frozenset({"bridged", "bridging-in-process", "redirected-from-bridged"})
 PROBLEMS = ("invalid", "silence")
 
 
@@ -92,12 +93,17 @@ def _detail(e: Event, *names: str) -> Any:
     return None
 
 
+PLACES = {Kind.QUEUE: "queue", Kind.TRANSFER: "transfer"}
+"""Where a caller can hang up, by the kind of event that put them there: in a queue, during a
+transfer, or (every other node, whatever its kind) in the menu."""
+
+
 @dataclass(frozen=True)
 class MenuFacts:
     """What the report needs to know about the menu's nodes (all optional)."""
 
-    kinds: Mapping[str, str] = field(default_factory=dict)
-    """Node id -> kind: menu, message, queue, transfer, hangup."""
+    places: Mapping[str, str] = field(default_factory=dict)
+    """Node id -> where a caller there is: ``queue``, ``transfer`` or ``menu``."""
     ends: frozenset[str] = frozenset()
     """Nodes after which the menu itself ends the call (hang-up nodes, final messages)."""
     queues: Mapping[str, str] = field(default_factory=dict)
@@ -106,17 +112,17 @@ class MenuFacts:
     """Transfer node -> number dialled."""
 
     @classmethod
-    def from_menu(cls, menu: Any) -> MenuFacts:
-        """Read the facts from an :class:`ivr.menu.Menu`."""
-        kinds = {node_id: node.kind for node_id, node in menu.nodes.items()}
-        ends = {
-            node_id
-            for node_id, node in menu.nodes.items()
-            if node.kind == "hangup" or (node.kind == "message" and node.next is None)
+    def from_menu(cls, menu: Menu) -> MenuFacts:
+        """Read the facts from the menu's model (the router says where the call ends)."""
+        queues = {n: node.queue for n, node in menu.nodes.items() if isinstance(node, QueueNode)}
+        numbers = {
+            n: node.number for n, node in menu.nodes.items() if isinstance(node, TransferNode)
         }
-        queues = {n: node.queue for n, node in menu.nodes.items() if node.kind == "queue"}
-        numbers = {n: node.number for n, node in menu.nodes.items() if node.kind == "transfer"}
-        return cls(kinds, frozenset(ends), queues, numbers)
+        places = {
+            n: "queue" if n in queues else "transfer" if n in numbers else "menu"
+            for n in menu.nodes
+        }
+        return cls(places, ends(menu), queues, numbers)
 
 
 @dataclass
@@ -182,14 +188,15 @@ class ReportBuilder:
             self.waits[node].append(waited if wait is None else wait)
 
         def arrive(node: str, at: float, hint: str | None = None) -> tuple[str, str]:
+            """The caller reached ``node`` (``hint``: the event that said so, for a node the
+            menu no longer has)."""
             nonlocal terminal
-            kind = facts.kinds.get(node) or hint
-            if kind == "queue":
+            where = facts.places.get(node) or PLACES.get(hint or "", "menu")
+            if where == "queue":
                 enter(node, at)
-                return ("queue", node)
-            if node in facts.ends or kind == "hangup":
+            elif node in facts.ends or hint == HANGUP:
                 terminal = terminal or "ended by the menu"
-            return ("transfer" if kind == "transfer" else "menu", node)
+            return (where, node)
 
         for e in evs:
             node = e.node or ""
@@ -227,7 +234,7 @@ class ReportBuilder:
                     enter(node, e.at - waited)
                 self.results[node][result] += 1
                 leave(node, waited)
-                if result in ANSWERED:
+                if result in QUEUE_ANSWERED:
                     terminal = terminal or "answered"
                 elif result == "redirected":
                     terminal = terminal or "taken on by a call handler"
@@ -243,7 +250,7 @@ class ReportBuilder:
             elif e.kind == TRANSFER_RESULT:
                 status = str(_detail(e, "DialCallStatus") or e.outcome or "unknown").lower()
                 self.transfers[node][status] += 1
-                if status in ("completed", "answered"):
+                if status in DIAL_CONNECTED:
                     terminal = terminal or "transferred"
                 elif _detail(e, "next"):
                     place = arrive(str(_detail(e, "next")), e.at)

@@ -32,15 +32,16 @@ from .model import (
     HoursNode,
     MenuNode,
     MessageNode,
+    Node,
     Option,
     QueueNode,
     Text,
     TransferNode,
 )
 
-QUEUE_ENDED = frozenset(
-    {"bridged", "bridging-in-process", "hangup", "redirected", "redirected-from-bridged"}
-)
+QUEUE_ANSWERED = frozenset({"bridged", "bridging-in-process", "redirected-from-bridged"})
+"""QueueResult values that mean a call handler took the caller."""
+QUEUE_ENDED = QUEUE_ANSWERED | {"hangup", "redirected"}
 """QueueResult values after which the call is over for the menu: the caller spoke to someone,
 hung up, or was taken elsewhere by a call handler (Twilio's <Enqueue action>)."""
 DIAL_CONNECTED = frozenset({"completed", "answered"})
@@ -257,20 +258,45 @@ def announcement_key(
 # -- queues and transfers ----------------------------------------------------------------------
 
 
+QUEUE_RESULTS = {"full": "queue-full", "error": "error", "leave": "leave"}
+"""For each branch out of a queue, a ``QueueResult`` that takes it (``ivr paths`` tries each)."""
+
+
+def _queue_exits(node: QueueNode) -> dict[str, str | None]:
+    """Each branch out of a queue and where it leads (``leave`` only where the node says)."""
+    return {"full": node.on_full, "error": node.on_error, "leave": node.on_leave}
+
+
+def queue_branch(node: QueueNode | None, result: str) -> str | None:
+    """The branch Twilio's ``QueueResult`` takes out of queue ``node`` (None: the call is over).
+
+    A ``leave`` from a queue with no ``on_leave`` goes where errors go, so it takes the error
+    branch. Without the node (a call on a menu that is gone) ``leave`` is taken at its word.
+    """
+    if result in QUEUE_ENDED:
+        return None
+    if result == "queue-full":
+        return "full"
+    if result == "leave" and (node is None or node.on_leave is not None):
+        return "leave"
+    return "error"
+
+
 def after_queue(menu: Menu, node_id: str, language: str, result: str) -> Step | None:
     """Where a caller goes after ``<Enqueue>`` ends with Twilio's ``QueueResult``.
 
     ``None``: the call is over (answered, hung up, or taken elsewhere).
     """
     node: QueueNode = menu.node(node_id)
-    if result in QUEUE_ENDED:
+    taken = queue_branch(node, result)
+    if taken is None:
         return None
-    if result == "queue-full":
-        return Step(node.on_full, language, notice="queue_full", outcome=result)
-    if result == "leave":
-        return Step(node.on_leave or node.on_error, language, outcome=result)
-    # error, system-error, or anything Twilio adds later: apologise and route on.
-    return Step(node.on_error, language, notice="apology", outcome=result or "error")
+    target = _queue_exits(node)[taken]
+    assert target is not None
+    # A caller who chose to leave (a callback) hears no apology; error, system-error, or
+    # anything Twilio adds later: apologise and route on.
+    notice = "queue_full" if taken == "full" else None if result == "leave" else "apology"
+    return Step(target, language, notice=notice, outcome=result or "error")
 
 
 def after_transfer(menu: Menu, node_id: str, language: str, status: str) -> Step | None:
@@ -377,10 +403,9 @@ def edges(menu: Menu, node_id: str) -> Iterator[Edge]:
         if node.next:
             yield Edge(node_id, "next", node.next, "next")
     elif isinstance(node, QueueNode):
-        yield Edge(node_id, "full", node.on_full, "full", "dashed")
-        yield Edge(node_id, "error", node.on_error, "error", "dashed")
-        if node.on_leave:
-            yield Edge(node_id, "leave", node.on_leave, "leave", "dashed")
+        for name, target in _queue_exits(node).items():
+            if target is not None:
+                yield Edge(node_id, name, target, name, "dashed")
     elif isinstance(node, TransferNode):
         yield Edge(node_id, "failed", node.on_fail, "failed", "dashed")
     elif isinstance(node, HoursNode):
@@ -400,8 +425,25 @@ def announcement_edges(menu: Menu) -> Iterator[Edge]:
             yield Edge("(announcement)", f"announcement {a.key}", a.goto, a.key)
 
 
-def branch(kind: str, outcome: str | None, key: str | None, detail: dict[str, Any]) -> str | None:
-    """The branch (as :func:`edges` names it) that a recorded event took, if it took one."""
+BRANCHING = frozenset(
+    {Kind.CHOICE, Kind.HOURS, Kind.QUEUE_RESULT, Kind.TRANSFER_RESULT, Kind.ANNOUNCEMENT}
+)
+"""Kinds of event that record a decision at the node they name, so :func:`branch` names the
+branch taken (a message's ``next`` is taken by arriving where it leads)."""
+
+
+def branch(
+    kind: str,
+    outcome: str | None,
+    key: str | None,
+    detail: dict[str, Any],
+    node: Node | None = None,
+) -> str | None:
+    """The branch (as :func:`edges` names it) that a recorded event took, if it took one.
+
+    ``node`` is the menu's node the event happened at, when it is known: a queue's result
+    needs it (see :func:`queue_branch`).
+    """
     if kind == Kind.CHOICE:
         if outcome == "option" and key:
             return f"key {key}"
@@ -411,9 +453,9 @@ def branch(kind: str, outcome: str | None, key: str | None, detail: dict[str, An
             return f"closure {detail['closure']}"
         return outcome if outcome in ("open", "closed") else None
     if kind == Kind.QUEUE_RESULT:
-        if outcome in QUEUE_ENDED or outcome is None:
+        if outcome is None:
             return None
-        return {"queue-full": "full", "leave": "leave"}.get(outcome, "error")
+        return queue_branch(node if isinstance(node, QueueNode) else None, outcome)
     if kind == Kind.TRANSFER_RESULT:
         return None if outcome in DIAL_CONNECTED else "failed"
     if kind == Kind.ANNOUNCEMENT and outcome == "announcement" and key:
@@ -421,6 +463,11 @@ def branch(kind: str, outcome: str | None, key: str | None, detail: dict[str, An
     if kind == Kind.MESSAGE:
         return "next"
     return None
+
+
+def ends(menu: Menu) -> frozenset[str]:
+    """The nodes after which the menu itself ends the call: no way out of them."""
+    return frozenset(node_id for node_id in menu.nodes if next(edges(menu, node_id), None) is None)
 
 
 def reachable(menu: Menu) -> set[str]:

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import create_app
 from ..events import Event
 
 _NOW: ContextVar[datetime | None] = ContextVar("ivr_script_now", default=None)
@@ -83,6 +82,10 @@ def build_app(menu: str, events: EventLog, token: str, database: str) -> Any:
     The environment's deployment settings (a public URL, proxies, the softphone) are
     overridden.
     """
+    # The Flask app, only when a script runs in-process: loading scripts, coverage and the
+    # picture never need Flask (the domain packages import none, tests/test_architecture.py).
+    from ..webhooks.app import create_app
+
     # create_app sets the "ivr" logger's level from IVR_LOG_LEVEL for the whole process; a
     # script run must not change how the rest of the process logs.
     logger = logging.getLogger("ivr")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..caller import CallEvent, GatherPrompt, Input, QueueState, ScriptedCaller
 from ..caller.strategy import DialResult, DialTarget
+from ..caller.trace import CallEventKind
 from .model import LISTEN_STEPS, Scenario, step_kind
 from .simulator import ON_ENTRY, make_input, queue_choice
 
@@ -89,9 +90,9 @@ class ScriptCaller(ScriptedCaller):
         self.events += 1
         self.seen.append(event)
         text = None
-        if event.kind == "say" and event.text:
+        if event.kind == CallEventKind.SAY and event.text:
             text = event.text
-        elif event.kind == "play" and event.url and not event.detail.get("hold_music"):
+        elif event.kind == CallEventKind.PLAY and event.url and not event.detail.get("hold_music"):
             text = f"[audio {event.url}]"
         if text is None:
             return

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..events import Event, Kind
+from ..events import ARRIVALS, Event, Kind
 from ..menu import Menu, load_menu
-from ..menu.routing import announcement_edges, branch
+from ..menu.routing import BRANCHING, announcement_edges, branch
 from ..menu.routing import edges as node_edges
 from .loader import display
 
@@ -103,15 +103,13 @@ def model_edges(menu: Menu) -> list[Edge]:
 # ``next`` when the caller arrives where it leads (a message reached by a choice is rendered in
 # the choice's answer, so no event marks the arrival at the message itself).
 
-_ARRIVALS = frozenset({Kind.MENU, Kind.MESSAGE, Kind.QUEUE, Kind.TRANSFER, Kind.HANGUP, Kind.HOURS})
-_BRANCHED = frozenset(
-    {Kind.CHOICE, Kind.HOURS, Kind.QUEUE_RESULT, Kind.TRANSFER_RESULT, Kind.ANNOUNCEMENT}
-)
 
-
-def walk(journey: list[dict[str, Any]]) -> Iterator[tuple[str, str, str] | tuple[str, None, None]]:
+def walk(
+    journey: list[dict[str, Any]], menu: Menu | None = None
+) -> Iterator[tuple[str, str, str] | tuple[str, None, None]]:
     """The edges a call took, ``(node, branch, language)`` in the caller's language at the node;
-    then, last, ``(node where the call ended, None, None)``."""
+    then, last, ``(node where the call ended, None, None)``. With the ``menu`` the call was on,
+    a branch that depends on the node (a queue's ``leave``) is named as the router routes it."""
     here: str | None = None
     language: str | None = None
     for e in journey:
@@ -119,8 +117,9 @@ def walk(journey: list[dict[str, Any]]) -> Iterator[tuple[str, str, str] | tuple
         was = language or e["language"] or ""
         if kind == Kind.CALL_START:
             here = node
-        elif kind in _BRANCHED and (node or kind == Kind.ANNOUNCEMENT):
-            taken = branch(kind, e["outcome"], e["key"], {"closure": e["closure"]})
+        elif kind in BRANCHING and (node or kind == Kind.ANNOUNCEMENT):
+            at = menu.nodes.get(node) if menu is not None and node else None
+            taken = branch(kind, e["outcome"], e["key"], {"closure": e["closure"]}, at)
             if kind == Kind.ANNOUNCEMENT:
                 if taken is not None:
                     yield ("(announcement)", taken, was)
@@ -131,7 +130,7 @@ def walk(journey: list[dict[str, Any]]) -> Iterator[tuple[str, str, str] | tuple
                 if taken is not None:
                     yield (node, taken, was)
                 here = e["next"] or here
-        elif kind in _ARRIVALS and node:
+        elif kind in ARRIVALS and node:
             if here is not None and here != node:
                 yield (here, "next", was)
             here = node
@@ -143,8 +142,10 @@ def walk(journey: list[dict[str, Any]]) -> Iterator[tuple[str, str, str] | tuple
 # ==== end of what the model will own ==========================================================
 
 
-def edges_taken(journey: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [step for step in walk(journey) if step[1] is not None]  # type: ignore[misc]
+def edges_taken(
+    journey: list[dict[str, Any]], menu: Menu | None = None
+) -> list[tuple[str, str, str]]:
+    return [step for step in walk(journey, menu) if step[1] is not None]  # type: ignore[misc]
 
 
 def final_node(journey: list[dict[str, Any]]) -> str | None:
@@ -219,18 +220,20 @@ def measure(menu_file: str, results: Iterable[Any]) -> Coverage:
     edges = model_edges(menu)
     by_key = {e.key: e for e in edges}
     report = Coverage(display(Path(menu_file)), edges)
-    others: dict[str, dict[tuple[str, str, str], Edge]] = {}
+    others: dict[str, tuple[Menu, dict[tuple[str, str, str], Edge]]] = {}
     for result in results:
         if not result.journey or result.menu is None:
             continue
         same = Path(result.menu).resolve() == Path(menu_file).resolve()
         if not same and result.menu not in others:
-            others[result.menu] = {e.key: e for e in model_edges(load_menu(result.menu))}
-        for key in edges_taken(result.journey):
+            other = load_menu(result.menu)
+            others[result.menu] = (other, {e.key: e for e in model_edges(other)})
+        on = menu if same else others[result.menu][0]
+        for key in edges_taken(result.journey, on):
             if key not in by_key:
                 continue
             if not same:
-                theirs = others[result.menu].get(key)
+                theirs = others[result.menu][1].get(key)
                 if theirs is None or theirs.target != by_key[key].target:
                     continue
             report.taken.setdefault(key, []).append(result.id)

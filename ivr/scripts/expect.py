@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..caller import CallRecord, describe
+from ..caller.trace import CallEventKind
 from ..menu import to_e164
 from .caller import ScriptCaller, normalise
 from .loader import Script
@@ -58,15 +59,15 @@ def _where(script: Script, index: int) -> str:
 
 
 def _said(record: CallRecord) -> list[tuple[int, Any]]:
-    return [(i, e) for i, e in enumerate(record.events) if e.kind == "say" and e.text]
+    return [(i, e) for i, e in enumerate(record.events) if e.kind == CallEventKind.SAY and e.text]
 
 
 def destination_seconds(record: CallRecord) -> float:
     """Simulated seconds until the call reached the queue or transfer it ended in, else its end."""
     outcome = record.outcome
-    events = [e for e in record.events if e.kind != "status-callback"]
+    events = [e for e in record.events if e.kind != CallEventKind.STATUS_CALLBACK]
     if outcome is not None and outcome.kind in ("enqueued", "dialled"):
-        kind = "enqueue" if outcome.kind == "enqueued" else "dial"
+        kind = CallEventKind.ENQUEUE if outcome.kind == "enqueued" else CallEventKind.DIAL
         reached = [e for e in events if e.kind == kind]
         if reached:
             return reached[-1].at
@@ -77,9 +78,9 @@ def last_words(record: CallRecord) -> tuple[str, int]:
     """The words heard after the caller's last key, words or silence, and where they start."""
     start = 0
     for i, event in enumerate(record.events):
-        if event.kind == "input" and event.result != "hangup":
+        if event.kind == CallEventKind.INPUT and event.result != "hangup":
             start = i + 1
-    texts = [e.text for e in record.events[start:] if e.kind == "say" and e.text]
+    texts = [e.text for e in record.events[start:] if e.kind == CallEventKind.SAY and e.text]
     return " ".join(texts), start
 
 
@@ -164,18 +165,23 @@ def check(
         )
 
     if expect.queue is not None:
-        queues = [e.queue for e in record.events if e.kind == "enqueue"]
+        queues = [e.queue for e in record.events if e.kind == CallEventKind.ENQUEUE]
         got = repr(queues[-1]) if queues else "never enqueued"
         if not queues or queues[-1] != expect.queue:
             more = f" (queues: {', '.join(map(repr, queues))})" if len(queues) > 1 else ""
             fail("queue", f"enqueued in {expect.queue!r}", f"{summary}{more}" if queues else got)
     if expect.queue_result is not None:
-        results = [e.result for e in record.of_kind("queue-result")]
+        results = [e.result for e in record.of_kind(CallEventKind.QUEUE_RESULT)]
         if not results or results[-1] != expect.queue_result:
             got = f"QueueResult={results[-1]}" if results else "never enqueued"
             fail("queue_result", f"QueueResult={expect.queue_result}", got)
     if expect.transfer is not None:
-        dials = [t_["value"] for e in record.events if e.kind == "dial" for t_ in (e.targets or [])]
+        dials = [
+            t_["value"]
+            for e in record.events
+            if e.kind == CallEventKind.DIAL
+            for t_ in (e.targets or [])
+        ]
         wanted = _number(expect.transfer)
         if wanted not in {_number(d) for d in dials}:
             got = f"dialled {', '.join(dials)}" if dials else "no <Dial>"
@@ -185,7 +191,7 @@ def check(
         if normalise(expect.message) not in normalise(words):
             fail("message", f"the last words heard contain {expect.message!r}", repr(words))
     if expect.hangup is not None:
-        by_app = any(e.detail.get("by") == "app" for e in record.of_kind("hangup"))
+        by_app = any(e.detail.get("by") == "app" for e in record.of_kind(CallEventKind.HANGUP))
         if by_app != expect.hangup:
             fail(
                 "hangup",
@@ -194,7 +200,7 @@ def check(
             )
     if expect.language is not None:
         # A <Say> without a language is spoken in Twilio's default, en-US.
-        languages = [e.language or "en-US" for e in record.events if e.kind == "say"]
+        languages = [e.language or "en-US" for e in record.events if e.kind == CallEventKind.SAY]
         got = languages[-1] if languages else None
         if (got or "").lower() != expect.language.lower():
             fail("language", f"the last prompt in {expect.language}", f"{got or 'no language'}")

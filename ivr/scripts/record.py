@@ -1,5 +1,7 @@
-"""Scripts written for you: a call as it happened (``ivr call --record``), and a starting suite
-with one script per destination of the menu in every language (``ivr test --generate``).
+"""Scripts written for you: a call as it happened, and a starting suite for a menu.
+
+``ivr call --record`` writes the first; ``ivr test --generate`` the second, one script per
+destination of the menu in every language.
 
 Both write what ``ivr test`` reads, and both are checked by running what they wrote: a recorded
 call replays green, and so does every generated script.
@@ -18,6 +20,7 @@ import yaml
 from .. import settings
 from ..authoring.paths import Route, walk_paths
 from ..caller import CallRecord
+from ..caller.trace import CallEventKind
 from ..menu import (
     HangupNode,
     HoursNode,
@@ -81,23 +84,23 @@ def script_from_record(
         if at is not None:
             # The app's clock as it was: hours and announcements route the same on replay.
             scenario["at"] = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    results = [e.result for e in record.of_kind("queue-result")]
+    results = [e.result for e in record.of_kind(CallEventKind.QUEUE_RESULT)]
     if results:
         queue = [_QUEUE_WORDS.get(r or "", "answer") for r in results]
         scenario["queue"] = queue[0] if len(set(queue)) == 1 else queue
         waits = [0]
-        for event in record.of_kind("enqueue", "queue-wait"):
-            if event.kind == "enqueue":
+        for event in record.of_kind(CallEventKind.ENQUEUE, CallEventKind.QUEUE_WAIT):
+            if event.kind == CallEventKind.ENQUEUE:
                 waits.append(0)
             else:  # a hold document
                 waits[-1] += 1
         scenario["waits"] = max(waits)
-    dials = [e.result for e in record.events if e.kind == "dial-result"]
+    dials = [e.result for e in record.events if e.kind == CallEventKind.DIAL_RESULT]
     if dials:
         scenario["dial"] = dials[0] if len(set(dials)) == 1 else dials
     steps: list[dict[str, Any]] = []
     for event in record.events:
-        if event.kind != "input":
+        if event.kind != CallEventKind.INPUT:
             continue
         if event.result == "dtmf":
             steps.append({"press": event.digits})
@@ -116,8 +119,10 @@ def script_from_record(
 
 
 def _ends_in_queue(record: CallRecord) -> bool:
-    last_input = max((i for i, e in enumerate(record.events) if e.kind == "input"), default=-1)
-    return any(e.kind == "enqueue" for e in record.events[:last_input])
+    last_input = max(
+        (i for i, e in enumerate(record.events) if e.kind == CallEventKind.INPUT), default=-1
+    )
+    return any(e.kind == CallEventKind.ENQUEUE for e in record.events[:last_input])
 
 
 def _expectation(record: CallRecord) -> dict[str, Any]:
@@ -140,7 +145,7 @@ def _expectation(record: CallRecord) -> dict[str, Any]:
             expect["hangup"] = False
         case other:
             expect["outcome"] = other
-    languages = [e.language for e in record.events if e.kind == "say" and e.language]
+    languages = [e.language for e in record.events if e.kind == CallEventKind.SAY and e.language]
     if languages:
         expect["language"] = languages[-1]
     return expect

@@ -1,5 +1,6 @@
-"""Who may use the softphone: its token, the signed cookie it is swapped for, and the headers
-and log filter that keep the page and the token where they belong.
+"""Who may use the softphone: its token, and the signed cookie it is swapped for.
+
+Also the headers and log filter that keep the page and the token where they belong.
 
 The token travels in a URL at most once: ``GET /phone?token=…`` (or the page's sign-in form,
 which sends it in a POST body) is answered with a cookie and a redirect to ``/phone``. The

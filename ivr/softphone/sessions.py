@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..caller import CallEvent, LiveCall
+from ..caller.trace import CallEventKind
 from ..events import Event, Kind
 from ..webhooks.store import MenuStore
 
@@ -35,7 +36,9 @@ class Session:
         if self.trail and self.trail[-1] == node_id:
             return
         self.trail.append(node_id)
-        self.live.annotate(CallEvent("node", text=node_id, detail={"node_kind": kind or ""}))
+        self.live.annotate(
+            CallEvent(CallEventKind.NODE, text=node_id, detail={"node_kind": kind or ""})
+        )
 
 
 class Sessions:

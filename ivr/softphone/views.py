@@ -41,8 +41,9 @@ from ..caller import (
     WSGITransport,
     describe,
 )
+from ..caller.trace import CallEventKind
 from ..errors import ConfigError
-from ..menu import Menu
+from ..menu import Menu, MenuNode, QueueNode, TransferNode
 from ..menu.routing import edges
 from ..scripts.record import script_from_record, script_text
 from .access import (
@@ -135,12 +136,13 @@ class MapNode:
 
 def _summary(menu: Menu, node: Any) -> str:
     lang = menu.defaults.language
-    if node.kind == "queue":
+    if isinstance(node, QueueNode):
         return f"queue {node.queue}"
-    if node.kind == "transfer":
+    if isinstance(node, TransferNode):
         return f"transfer to {node.number}"
+    # Any other kind, a new one too: its prompt or its words, if it has them.
     text = getattr(node, "prompt", None) or getattr(node, "say", None)
-    if node.kind == "menu" and text is None:
+    if isinstance(node, MenuNode) and text is None:
         text = node.options[0].say
     words = menu.text(text, lang) if text is not None else ""
     return words if len(words) <= 90 else words[:87].rstrip() + "…"
@@ -204,7 +206,7 @@ def static(name: str) -> Response:
 def event_json(event: CallEvent) -> dict[str, Any]:
     data = event.as_dict()
     data.pop("params", None)
-    if event.kind == "node":
+    if event.kind == CallEventKind.NODE:
         data["line"] = f"  [menu node {event.text}]"
     else:
         data["line"] = describe(event) or ""

@@ -4,13 +4,13 @@ Pure functions of the menu and the URL builder: no Flask, no routing decisions (
 :mod:`ivr.menu.routing` decides; this says it). Everything that does not depend on a caller's
 live figures (queue position, wait) is rendered once per menu and cached, so a webhook's cost
 is a dictionary look-up. One hold document (:meth:`Renderer.hold`), one last resort
-(:func:`last_resort`).
+(:func:`last_resort`, and the call-handler line's :data:`HANDLER_LAST_RESORT`).
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from typing import Any
 
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
 
@@ -33,6 +33,21 @@ from .routes import UrlRoutes
 PLAIN_HOLD = Hold(messages=[], announce_position=False, reminder=None)
 """Hold for a caller whose queue node vanished in an edit: music only, round and round."""
 
+STEP_DOCUMENTS = 4096
+APOLOGY_DOCUMENTS = 256
+HOLD_DOCUMENTS = 8192
+"""How many documents of each sort a renderer keeps; a full cache starts again (the key space
+of one menu is small, so only a flood of odd positions and waits ever fills one)."""
+
+
+def _kept(cache: dict[Any, str], size: int, key: tuple[Any, ...], document: str) -> str:
+    """Keep ``document`` under ``key``; a full cache is emptied first (atomic, so threads that
+    share the renderer never see it half-pruned)."""
+    if len(cache) >= size:
+        cache.clear()
+    cache[key] = document
+    return document
+
 
 class Renderer:
     """Renders one menu's nodes to TwiML strings, caching all that never changes."""
@@ -41,13 +56,58 @@ class Renderer:
         self.menu = menu
         self.routes = routes
         self.callbacks = CallbackRenderer(menu, routes)
-        # Per instance, so a reloaded menu gets a fresh cache and the old one is freed.
-        self.step = lru_cache(maxsize=4096)(self._step)
-        self.apology = lru_cache(maxsize=256)(self._apology)
-        # A hold document depends on the cycle and the caller's figures, but callers in one
-        # queue share them (position 3 in cycle 2 sounds the same to everyone): render once.
-        self.hold = lru_cache(maxsize=8192)(self._hold)
+        # Plain dictionaries of strings, per instance: a reloaded menu gets fresh caches, and
+        # nothing in them refers back to the renderer, so the old one is freed at once.
+        self._steps: dict[Any, str] = {}
+        self._apologies: dict[Any, str] = {}
+        self._holds: dict[Any, str] = {}
         self.last_resort = last_resort(menu)
+
+    # -- the cached documents: each rendered once per menu -------------------------------
+
+    def step(
+        self,
+        node_id: str,
+        language: str,
+        attempt: int = 1,
+        notice: str | None = None,
+        notice_from: str | None = None,
+    ) -> str:
+        """TwiML for arriving at ``node_id`` after an optional notice (invalid, moved...).
+
+        ``notice_from`` is the menu the caller was in: its own invalid/silence words win.
+        """
+        key = (node_id, language, attempt, notice, notice_from)
+        document = self._steps.get(key)
+        if document is None:
+            document = _kept(self._steps, STEP_DOCUMENTS, key, self._step(*key))
+        return document
+
+    def apology(self, language: str, then: str) -> str:
+        """Apologise for a fault (with the 999 advice) and route on to ``then``."""
+        key = (language, then)
+        document = self._apologies.get(key)
+        if document is None:
+            document = _kept(self._apologies, APOLOGY_DOCUMENTS, key, self._apology(*key))
+        return document
+
+    def hold(
+        self,
+        node_id: str,
+        language: str,
+        cycle: int,
+        position: int = 0,
+        avg_wait: int = 0,
+        offer_callback: bool = False,
+    ) -> str:
+        """The waitUrl document (see :meth:`_hold`). It depends on the cycle and the caller's
+        figures, but callers in one queue share them (position 3 in cycle 2 sounds the same to
+        everyone): rendered once."""
+        key = (node_id, language, cycle, position, avg_wait, offer_callback)
+        document = self._holds.get(key)
+        if document is None:
+            document = _kept(self._holds, HOLD_DOCUMENTS, key, self._hold(*key))
+        return document
 
     # -- building blocks ----------------------------------------------------------
 
@@ -148,10 +208,6 @@ class Renderer:
         notice: str | None = None,
         notice_from: str | None = None,
     ) -> str:
-        """TwiML for arriving at ``node_id`` after an optional notice (invalid, moved...).
-
-        ``notice_from`` is the menu the caller was in: its own invalid/silence words win.
-        """
         r = VoiceResponse()
         if notice is not None:
             origin = self.menu.node(notice_from) if notice_from is not None else None
@@ -206,7 +262,6 @@ class Renderer:
     # -- faults ----------------------------------------------------------------------------
 
     def _apology(self, language: str, then: str) -> str:
-        """Apologise for a fault (with the 999 advice) and route on to ``then``."""
         r = VoiceResponse()
         self._say(r, self.menu.phrase("apology", language), language)
         r.redirect(self.routes.recover(then, language), method="POST")
@@ -292,19 +347,25 @@ def last_resort(menu: Menu | None = None) -> str:
     return FIXED_LAST_RESORT
 
 
-def _fixed_last_resort() -> str:
+def _fixed(words: str, **voice: str) -> str:
     r = VoiceResponse()
-    r.say(
-        "Sorry, we are having a technical problem. If this is an emergency, hang up and dial "
-        "999. Otherwise, please call 101 again in a few minutes.",
-        voice="Polly.Amy",
-        language="en-GB",
-    )
+    r.say(words, **voice)
     r.append(Hangup())
     return str(r)
 
 
-FIXED_LAST_RESORT = _fixed_last_resort()
+FIXED_LAST_RESORT = _fixed(
+    "Sorry, we are having a technical problem. If this is an emergency, hang up and dial "
+    "999. Otherwise, please call 101 again in a few minutes.",
+    voice="Polly.Amy",
+    language="en-GB",
+)
+"""A caller's last resort when not even the menu can be asked."""
+HANDLER_LAST_RESORT = _fixed(
+    "Sorry, the call handler line has a technical problem. Please call again."
+)
+"""The call-handler line's last resort: staff are told and hung up on, never queued as callers
+(the caller's last resort would put them in the general queue)."""
 
 # ``VoiceResponse().hangup()`` returns the <Hangup> element, not the response: append instead.
 HANGUP = str(VoiceResponse().append(Hangup()))

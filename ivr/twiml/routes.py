@@ -9,7 +9,7 @@ read back exactly what these build.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,31 @@ class UrlRoutes:
         """A step of the callback offer (``offer``, ``confirm``, ``number``)."""
         q = self._q(language, cycle=cycle, position=position, wait=wait, attempt=attempt)
         return f"{self.prefix}/queue/{node_id}/callback/{step}{q}"
+
+
+class HandlerRoutes:
+    """The call-handler line's URLs. Past the door, each carries ``k``: the pass bound to the
+    handler's own call (see :mod:`ivr.webhooks.handler`)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def _url(self, route: str, **params: object) -> str:
+        return f"{self.prefix}/handler/{route}?{urlencode(params)}"
+
+    def pin(self, attempt: int) -> str:
+        """Where the PIN the caller keys goes."""
+        return self._url("pin", attempt=attempt)
+
+    def board(self, k: str, **params: int) -> str:
+        """The queues read out (``again=1``: a key pressed to check now; ``round``: empty
+        checks so far)."""
+        return self._url("board", k=k, **params)
+
+    def take(self, k: str) -> str:
+        """Where the key for a queue goes."""
+        return self._url("take", k=k)
+
+    def connected(self, k: str, queue: str) -> str:
+        """The ``<Queue url>`` played to the caller being taken."""
+        return self._url("connected", k=k, queue=queue)

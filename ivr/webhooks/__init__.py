@@ -1,2 +1,4 @@
-"""The Flask side: the app factory, the caller's webhooks, the call-handler line, the
-signature check, Twilio's request parsing and the shared helpers of every blueprint."""
+"""The Flask side: the app factory, the webhooks, and what every blueprint shares.
+
+The caller's webhooks, the call-handler line, the signature check and Twilio's request parsing.
+"""

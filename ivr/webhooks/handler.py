@@ -19,20 +19,19 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from .. import settings
 from ..account.provision import QueueMember, QueueStatus, TwilioAccount, client_from_settings
-from ..errors import ConfigError, IVRError
+from ..errors import IVRError
 from ..events import Kind
 from ..menu import Menu, MenuNode, QueueNode
-from ..numbers import caller_id, mask, normalise
+from ..numbers import caller_id, mask
+from ..twiml import HANDLER_LAST_RESORT, HandlerRoutes
 from .form import call_sid, int_param, ivr, param, record, twiml
 from .lockout import PinLockout, pin_attempts
 from .roster import CallerChoices, QueueRoster
@@ -70,6 +69,8 @@ class HandlerLine:
     """``StirVerstat`` values that let an allow-listed number in without the PIN; empty:
     the caller ID alone does."""
     clock: Callable[[], float] = time.monotonic
+    routes: HandlerRoutes = field(default_factory=HandlerRoutes)
+    """The line's URLs (:mod:`ivr.twiml.routes`)."""
     _account: TwilioAccount | None = None
     _cached: tuple[float, list[QueueStatus]] | None = None
 
@@ -115,21 +116,10 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
     Wrong PINs are counted in the journey log's database when it is on, so that every worker
     and instance shares one count; in this process otherwise.
     """
-    numbers = set()
-    raw_numbers = app.config["IVR_HANDLER_NUMBERS"]
-    if isinstance(raw_numbers, str):  # given as one string rather than read from settings
-        raw_numbers = raw_numbers.split(",")
-    for raw in raw_numbers:
-        if raw.strip():
-            try:
-                numbers.add(normalise(raw.strip()))
-            except ValueError as exc:
-                raise ConfigError("IVR_HANDLER_NUMBERS", str(exc)) from None
-    # Values handed to create_app as text get the same checks as the environment's.
-    pin = settings.parse("IVR_HANDLER_PIN", str(app.config["IVR_HANDLER_PIN"] or ""))
+    # Parsed and checked by ivr.settings (IVR_HANDLER_NUMBERS in E.164; the PIN's length).
+    numbers = frozenset(app.config["IVR_HANDLER_NUMBERS"])
+    pin = app.config["IVR_HANDLER_PIN"]
     levels = app.config["IVR_HANDLER_REQUIRE_ATTESTATION"]
-    if isinstance(levels, str):
-        levels = settings.parse("IVR_HANDLER_REQUIRE_ATTESTATION", levels)
     config = app.config
     journey = app.extensions["ivr"].journey
 
@@ -141,7 +131,7 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
     secret = (str(config.get("TWILIO_AUTH_TOKEN") or "") + "/handler").encode()
     app.extensions["ivr_handler"] = HandlerLine(
         factory,
-        frozenset(numbers),
+        numbers,
         pin,
         secret,
         PinLockout(
@@ -155,6 +145,7 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
         # (https://www.twilio.com/docs/voice/trusted-calling-with-shakenstir). The -Diverted
         # and -Passthrough variants vouch for a forwarding carrier, not the caller: not enough.
         attested=frozenset(f"TN-Validation-Passed-{level}" for level in levels),
+        routes=HandlerRoutes(config["IVR_URL_PREFIX"]),
     )
     app.register_blueprint(bp)
     if not numbers and not pin:
@@ -271,11 +262,11 @@ def take() -> Response:
     if status is not None and front is None:
         h.forget()
         _say(r, f"Nobody is waiting in {spoken(name)} now.")
-        r.redirect(_url("board", h))
+        r.redirect(h.routes.board(_pass(h)))
         return twiml(r)
     _say(r, whisper(menu(), name, front, recall(h.roster, front)))
-    dial = r.dial(action=_url("board", h), method="POST")
-    dial.queue(name, url=_url("connected", h, queue=name), method="POST")
+    dial = r.dial(action=h.routes.board(_pass(h)), method="POST")
+    dial.queue(name, url=h.routes.connected(_pass(h), name), method="POST")
     record(Kind.HANDLER_TAKE, detail={"queue": name, "front": front.call_sid if front else ""})
     return twiml(r)
 
@@ -305,10 +296,7 @@ def on_error(exc: Exception) -> Response | HTTPException:
     if isinstance(exc, HTTPException):
         return exc
     log.exception("handler line: %s %s failed (call %s)", request.method, request.path, call_sid())
-    r = VoiceResponse()
-    r.say("Sorry, the call handler line has a technical problem. Please call again.")
-    r.hangup()
-    return twiml(r)
+    return twiml(HANDLER_LAST_RESORT)
 
 
 # -- TwiML -------------------------------------------------------------------------------------
@@ -327,7 +315,7 @@ def pin_twiml(attempt: int, wrong: bool = False) -> Response:
         input="dtmf",
         finish_on_key="#",
         timeout=10,
-        action=f"{current_app.config['IVR_URL_PREFIX']}/handler/pin?attempt={attempt}",
+        action=line().routes.pin(attempt),
         method="POST",
         action_on_empty_result=True,
     )
@@ -355,7 +343,7 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
             input="dtmf",
             num_digits=1,
             timeout=CHECK_EVERY,
-            action=_url("board", h, again=1),
+            action=h.routes.board(_pass(h), again=1),
             method="POST",
         )
         _say(
@@ -363,9 +351,11 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
             "No callers are waiting in any queue. Stay on the line and we will check again, "
             "or press any key to check now.",
         )
-        r.redirect(_url("board", h, round=round_ + 1))
+        r.redirect(h.routes.board(_pass(h), round=round_ + 1))
         return twiml(r)
-    gather = r.gather(input="dtmf", num_digits=1, timeout=8, action=_url("take", h), method="POST")
+    gather = r.gather(
+        input="dtmf", num_digits=1, timeout=8, action=h.routes.take(_pass(h)), method="POST"
+    )
     if rows is None:
         _say(gather, "Sorry, the queue sizes are not available right now.")
         for i, name in enumerate(names, 1):
@@ -381,7 +371,7 @@ def board_twiml(h: HandlerLine, round_: int) -> Response:
             else:
                 _say(gather, f"{spoken(q.name)}: nobody waiting.")
     _say(gather, "To hear this again, press 0.")
-    r.redirect(_url("board", h, round=round_ + 1))
+    r.redirect(h.routes.board(_pass(h), round=round_ + 1))
     return twiml(r)
 
 
@@ -464,9 +454,9 @@ def _say(parent: Any, text: str) -> None:
     parent.say(text, voice=m.defaults.voice, language=m.defaults.language)
 
 
-def _url(route: str, h: HandlerLine, **params: Any) -> str:
-    query = {"k": h.pass_for(call_sid()), **params}
-    return f"{current_app.config['IVR_URL_PREFIX']}/handler/{route}?{urlencode(query)}"
+def _pass(h: HandlerLine) -> str:
+    """The pass this request's call carries on to the line's next URL."""
+    return h.pass_for(call_sid())
 
 
 def _passed(h: HandlerLine) -> bool:

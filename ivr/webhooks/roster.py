@@ -1,5 +1,8 @@
-"""The call-handler line's view of live callers: the options each chose and the queue node
-each waits in, noted from the caller webhooks' events (a recorder in the app's chain)."""
+"""The call-handler line's view of live callers: what each chose, where each waits.
+
+The options chosen and the queue node each waits in, noted from the caller webhooks' events (a
+recorder in the app's chain).
+"""
 
 from __future__ import annotations
 

@@ -1,29 +1,82 @@
-"""What a simulated call produced: events heard and sent, requests made, and the outcome."""
+"""The trace of a simulated call: its events (by :class:`CallEventKind`), requests, outcome.
+
+Not to be confused with :mod:`ivr.events`, the app's own vocabulary of webhook steps: these are
+the caller's side of the call, what Twilio did and what the caller heard and pressed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ..errors import ApplicationError
+
+
+class CallEventKind(StrEnum):
+    """What one :class:`CallEvent` is (the values are what ``--json`` and the softphone show)."""
+
+    REQUEST = "request"
+    """A webhook request (``detail["redirected_from"]`` when it follows an HTTP redirect)."""
+    SAY = "say"
+    """A <Say> heard."""
+    PLAY = "play"
+    """A <Play> heard."""
+    PAUSE = "pause"
+    """A <Pause>."""
+    GATHER = "gather"
+    """A <Gather> listening."""
+    INPUT = "input"
+    """What the caller did at a Gather or Record (``detail["barge_in"]``: keys cut the prompt)."""
+    REDIRECT = "redirect"
+    """A <Redirect> followed."""
+    RECORD = "record"
+    """A <Record> started."""
+    RECORDED = "recorded"
+    """A recording ended."""
+    DIAL = "dial"
+    """A <Dial>."""
+    DIAL_RESULT = "dial-result"
+    """How the <Dial> ended."""
+    LEG = "leg"
+    """What a dialled party or a dequeued caller hears before the bridge (a whisper)."""
+    SEND_DIGITS = "send-digits"
+    """Tones sent to a dialled number."""
+    ENQUEUE = "enqueue"
+    """The caller joined a queue."""
+    QUEUE_WAIT = "queue-wait"
+    """One waitUrl cycle in a queue."""
+    LEAVE = "leave"
+    """A <Leave> took the caller out of the queue."""
+    QUEUE_RESULT = "queue-result"
+    """How the queue ended (QueueResult)."""
+    HANGUP = "hangup"
+    """The call ended (``detail["by"]``: who hung up)."""
+    REJECT = "reject"
+    """A <Reject>."""
+    UNSUPPORTED = "unsupported"
+    """A verb the simulator skips."""
+    WARNING = "warning"
+    """Twilio logs it and carries on (``detail["code"]``)."""
+    CALLBACK = "callback"
+    """A request whose answer Twilio ignores: partial speech, a recording's status..."""
+    ERROR = "error"
+    """An application error: Twilio's words for it in ``detail["twilio_says"]``."""
+    STATUS_CALLBACK = "status-callback"
+    """The status callback: ``result`` the CallStatus, ``seconds`` the CallDuration."""
+    NODE = "node"
+    """The softphone's note of the menu node the app put the caller at (``text``)."""
 
 
 @dataclass(frozen=True)
 class CallEvent:
     """One thing that happened on the call, from the caller's side.
 
-    ``kind`` is one of: request (``detail["redirected_from"]`` when it follows an HTTP
-    redirect), say, play, pause, gather, input (``detail["barge_in"]`` when the keys cut the
-    prompt short), redirect, record, recorded, dial, dial-result, leg (a request and what a
-    dialled party or a dequeued caller hears before the bridge: a whisper), send-digits,
-    enqueue, queue-wait, leave, queue-result, hangup, reject, unsupported, warning (Twilio
-    logs it and carries on: ``detail["code"]``), callback (a request whose answer Twilio
-    ignores: partial speech results, a recording's status, a transcription), error,
-    status-callback (``result`` is the CallStatus, ``seconds`` the CallDuration, ``status``
-    the HTTP answer). Only the fields that make sense for the kind are set.
+    ``kind`` says what it was (:class:`CallEventKind`). Only the fields that make sense for
+    the kind are set.
     """
 
-    kind: str
+    kind: CallEventKind
     at: float = 0.0
     """Simulated seconds since Twilio took the call (see :mod:`ivr.caller.clock`); a leading
     <Pause> rings before the answer, so CallDuration counts from after it."""
