@@ -1,5 +1,6 @@
-"""What the ``ivr`` command shows people: URLs without their passwords, and a library error as
-one message with the command's exit code.
+"""What the ``ivr`` command shows people: URLs without passwords, library errors as messages.
+
+A library error becomes one message with the command's exit code.
 
 Every command prints through :func:`say` (or lets an :class:`~ivr.errors.IVRError` reach the
 group), so a ``user:pass@`` in a URL, which Twilio accepts as HTTP basic authentication, never
