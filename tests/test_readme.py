@@ -3,8 +3,8 @@
 A block is a sequence of ``$ command`` lines, each followed by the output it shows (a command
 may go on over lines ending in ``\\``, and a here-document's lines start with ``> ``). The
 commands of one block run one after another in one fresh copy of the project (the menu, the
-schemas, ``tests/calls``), as in one terminal: a variable set or exported, or a ``cd``, carries
-on to the next command. ``.venv/bin/`` means this test's own environment; no ``IVR_*``,
+schemas, this README, ``tests/calls``), as in one terminal: a variable set or exported, or a
+``cd``, carries on to the next command. ``.venv/bin/`` means this test's own environment; no ``IVR_*``,
 ``TWILIO_*`` or ``PUBLIC_BASE_URL`` setting leaks in from the environment, and there is no
 terminal (a command that asks a question gets no answer).
 
@@ -63,6 +63,7 @@ BLOCK = re.compile(
     r"(?:<!-- readme: (?P<directive>[^>]*?) -->\n)?```console\n(?P<body>.*?)```", re.S
 )
 COPIED = (
+    "README.md",
     "menus.json",
     "menus.schema.json",
     "callscript.schema.json",
