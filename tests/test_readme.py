@@ -4,9 +4,9 @@ A block is a sequence of ``$ command`` lines, each followed by the output it sho
 may go on over lines ending in ``\\``, and a here-document's lines start with ``> ``). The
 commands of one block run one after another in one fresh copy of the project (the menu, the
 schemas, this README, ``tests/calls``), as in one terminal: a variable set or exported, or a
-``cd``, carries on to the next command. ``.venv/bin/`` means this test's own environment; no ``IVR_*``,
-``TWILIO_*`` or ``PUBLIC_BASE_URL`` setting leaks in from the environment, and there is no
-terminal (a command that asks a question gets no answer).
+``cd``, carries on to the next command. ``.venv/bin/`` means this test's own environment; no
+``IVR_*``, ``TWILIO_*``, ``PUBLIC_BASE_URL`` or ``DATABASE_URL`` setting leaks in from the
+environment, and there is no terminal (a command that asks a question gets no answer).
 
 Output (stdout and stderr as a terminal shows them, colours removed, trailing spaces ignored) is
 compared line by line, strictly, except for these stable placeholders:
@@ -19,6 +19,8 @@ compared line by line, strictly, except for these stable placeholders:
   (``11:29:24``), stands for any such moment: the examples run today, on the clock;
 - the wall-clock time a run took (``83 passed in 2.60s``) stands for any time;
 - the project copy's directory is shown as ``/srv/ivr101``.
+
+A command shown with no output must print nothing (redirect what it prints, or show it).
 
 A value the README shows in one command's output and types into a later command of the same
 block (a CallSid, or a callback's short hex id) is whatever the first command printed: the
@@ -441,15 +443,15 @@ def test_readme_example(block: Block, tmp_path: Path) -> None:
             output, returncode = shell.run(line)
             shown = _trim(ANSI.sub("", output.replace(str(work), SHOWN_AS)).splitlines())
             later = "\n".join(c.line for c in block.commands[n + 1 :])
-            if command.expected:
-                found = compare(command.expected, shown, later, known)
-                assert found is not None, (
-                    f"README line {block.start}: `$ {command.line}` printed:\n"
-                    + "\n".join(shown)
-                    + "\n\nbut the README shows:\n"
-                    + "\n".join(_trim(command.expected))
-                )
-                known |= found
+            # A command shown without output must print nothing.
+            found = compare(command.expected, shown, later, known)
+            assert found is not None, (
+                f"README line {block.start}: `$ {command.line}` printed:\n"
+                + "\n".join(shown)
+                + "\n\nbut the README shows:\n"
+                + "\n".join(_trim(command.expected))
+            )
+            known |= found
             assert returncode == status, (
                 f"README line {block.start}: `$ {command.line}` exited {returncode}, "
                 f"not {status}:\n" + "\n".join(shown)
