@@ -424,6 +424,40 @@ def test_layout_table_describes_the_tree() -> None:
             )
 
 
+def test_event_table_lists_every_kind() -> None:
+    """The README's "What is recorded" table names every event kind the webhooks record."""
+    from ivr.events import Kind
+
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n### What is recorded\n", 1)[1].split("\n#", 1)[0]
+    named = [
+        kind
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for kind in re.findall(r"`([a-z-]+)`", line.split("|")[1])
+    ]
+    assert sorted(named) == sorted(set(named)), "an event kind is listed twice"
+    assert set(named) == {kind.value for kind in Kind}
+
+
+def test_webhook_table_lists_every_route() -> None:
+    """The README's webhook table names every URL Twilio is given (the softphone's are in its
+    own table; the call-handler line's are one row)."""
+    from ivr import create_app
+
+    app = create_app({"TWILIO_AUTH_TOKEN": "t", "IVR_JOURNEY_LOG": False})
+    routes = {
+        rule.rule.replace("<node_id>", "<node>")
+        for rule in app.url_map.iter_rules()
+        if "POST" in (rule.methods or ()) and not rule.rule.startswith(("/phone", "/handler"))
+    }
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## The webhooks\n", 1)[1].split("\n## ", 1)[0]
+    shown = {m.split("?")[0] for m in re.findall(r"^\| `POST ([^`]+)`", section, re.M)}
+    assert "/handler…" in shown
+    assert routes == shown - {"/handler…"}
+
+
 @pytest.mark.parametrize("block", ALL, ids=lambda b: f"line-{b.start}")
 def test_readme_example(block: Block, tmp_path: Path) -> None:
     if block.skipped:
