@@ -21,6 +21,21 @@ def test_env_example_documents_every_setting_exactly_once() -> None:
     assert set(names) == settings.NAMES
 
 
+def test_readme_configuration_table_lists_every_setting_exactly_once() -> None:
+    """The README's "Configuration" table names each setting once, and nothing else."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table = re.search(r"^\| setting \| default \| meaning \|\n(?:\|.*\n)+", section, re.M)
+    assert table, "the Configuration table was not found"
+    names = []
+    for row in table.group().splitlines()[2:]:
+        first = row.split("|")[1]
+        names += re.findall(r"`([A-Z][A-Z0-9_]*)`", first)
+    assert sorted(names) == sorted(set(names)), "a setting is listed twice"
+    assert set(names) == settings.NAMES
+    assert names == [s.name for s in settings.SETTINGS], "not in the order settings.py declares"
+
+
 def test_only_the_settings_module_reads_the_environment() -> None:
     readers = []
     for path in (ROOT / "ivr").rglob("*.py"):
