@@ -218,19 +218,35 @@ def test_a_menu_is_found_beside_the_script_or_else_in_the_working_directory(
     assert script.menu == str(beside)
 
 
+CI_CONFIG = "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n"
+COMPOSE = "services:\n  web:\n    image: nginx\n"
+AZURE = "trigger: [main]\npool: {vmImage: ubuntu-latest}\nsteps:\n  - script: make test\n"
+
+
 @pytest.mark.parametrize(
-    ("path", "collected"),
+    ("name", "text", "collected"),
     [
-        ("tests/calls/x.yaml", True),
-        ("tests/calls/sub/x.yml", True),
-        ("anywhere/report.call.yaml", True),
-        ("tests/data/x.yaml", False),
-        ("tests/calls/menus/x.json", False),
-        (".github/workflows/ci.yml", False),
+        ("mycall.yaml", "name: x\nsteps: [{press: '1'}]\n", True),
+        ("suite.yml", "calls:\n  - steps: [{press: '1'}]\n", True),
+        ("UPPER.YAML", "steps:\n  - press: '1'\n", True),
+        ("typo.yaml", "steps: [{press: '1'}]\nexpct: {queue: x}\n", True),
+        ("broken.yaml", "steps:\n  - press: '1'\n  bad: [\n", True),
+        ("schema.yaml", "$schema: ../callscript.schema.json\n", True),
+        ("editor.yaml", "# yaml-language-server: $schema=callscript.schema.json\n{}\n", True),
+        ("report.call.yaml", "not: a script yet\n", True),
+        ("ci.yml", CI_CONFIG, False),
+        ("docker-compose.yml", COMPOSE, False),
+        ("azure-pipelines.yml", AZURE, False),
+        ("list.yaml", "- steps: []\n", False),
+        ("menu.json", '{"steps": []}', False),
     ],
 )
-def test_the_naming_rule_for_collecting_scripts(path: str, collected: bool) -> None:
-    assert is_call_script(ROOT / path, ROOT) is collected
+def test_a_call_script_is_known_by_its_content_wherever_it_is(
+    tmp_path: Path, name: str, text: str, collected: bool
+) -> None:
+    file = tmp_path / name
+    file.write_text(text, encoding="utf-8")
+    assert is_call_script(file) is collected
 
 
 # -- the schema for editors ----------------------------------------------------------------------

@@ -304,14 +304,15 @@ def test_pytest_collects_each_scenario_with_the_same_failure_message(tmp_path: P
     calls = tmp_path / "calls"
     write(calls, "good.yaml", GOOD)
     write(calls, "wrong.yaml", WRONG)
-    write(tmp_path, "other.yaml", INVALID)  # not a call script by the naming rule
+    write(tmp_path, ".github/workflows/ci.yml", "on: push\njobs: {t: {steps: [{run: x}]}}\n")
+    write(tmp_path, "docker-compose.yml", "services:\n  web: {image: nginx}\n")
     done = pytest_run(tmp_path, f"--call-menu={MENU}", "-v")
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
+    assert "ci.yml" not in out and "docker-compose" not in out
     assert "calls/good.yaml::report a crime PASSED" in out
     assert "calls/good.yaml::general enquiries PASSED" in out
     assert "calls/wrong.yaml::wrong queue FAILED" in out
-    assert "other.yaml" not in out
     assert "expect.queue (line 4)" in out
     assert "expected: enqueued in 'general-enquiries'" in out
     assert "2 passed" in out and "1 failed" in out
@@ -337,6 +338,30 @@ def test_pytest_collects_a_script_named_on_the_command_line_anywhere(tmp_path: P
     write(tmp_path, "anything.yaml", GOOD)
     done = pytest_run(tmp_path, f"--call-menu={MENU}", "anything.yaml", "-q")
     assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout + done.stderr
+
+
+def test_pytest_collects_a_call_script_in_any_folder_it_looks_in(tmp_path: Path) -> None:
+    """Not only in a folder named ``calls``: ``python -m pytest thatdir``."""
+    folder = tmp_path / "thatdir"
+    write(folder, "mycall.yaml", GOOD)
+    write(folder, "nested/OTHER.YAML", WRONG.replace("general-enquiries", "call-handlers"))
+    write(folder, "docker-compose.yml", "services:\n  web: {image: nginx}\n")
+    done = pytest_run(tmp_path, f"--call-menu={MENU}", "thatdir", "-v")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "thatdir/mycall.yaml::report a crime PASSED" in done.stdout
+    assert "thatdir/nested/OTHER.YAML::wrong queue PASSED" in done.stdout
+    assert "3 passed" in done.stdout
+
+
+def test_ivr_test_takes_the_same_files_from_a_folder_as_pytest(tmp_path: Path) -> None:
+    write(tmp_path, "mycall.yaml", GOOD)
+    write(tmp_path, "nested/OTHER.YAML", WRONG.replace("general-enquiries", "call-handlers"))
+    write(tmp_path, "docker-compose.yml", "services:\n  web: {image: nginx}\n")
+    write(tmp_path, "ci.yml", "on: push\njobs: {t: {steps: [{run: x}]}}\n")
+    code, out = ivr(str(tmp_path))
+    assert code == 0, out
+    assert "OTHER.YAML::wrong queue" in out and "3 passed" in out
+    assert "docker-compose" not in out and "ci.yml" not in out
 
 
 def test_pytest_reports_an_invalid_script_as_a_located_collection_error(tmp_path: Path) -> None:
