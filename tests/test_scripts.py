@@ -183,8 +183,8 @@ def test_every_problem_is_located_by_line_and_column() -> None:
         ),
         ("menu: nowhere.json\n", "menu (line 1, column 7): no menu file"),
         (
-            "url: http://127.0.0.1:9/voice\nat: '2026-01-01T10:00'\n",
-            "at (line 2, column 5): at sets the in-process app's clock",
+            "url: http://127.0.0.1:9/voice\nexpect: {node: main}\n",
+            "expect (line 2, column 9): expect.node needs the in-process app",
         ),
         ("at: tomorrow\n", "at (line 1, column 5): 'tomorrow' is not a date and time"),
         ("steps:\n  - hear: 1\n    barge_in: true\n", "barge_in goes with a press or say step"),
@@ -654,6 +654,57 @@ def test_in_process_only_scenarios_are_skipped_against_a_url(sample_url: str) ->
         result = runner.run(script)
     assert result.status == "skipped"
     assert "clock" in (result.skip_reason or "")
+
+
+def test_a_script_with_its_own_url_at_and_menu_runs_with_one_note(sample_url: str) -> None:
+    """Issue 13's own example names url, at and menu together: it is valid, and it runs against
+    the url, saying once that the in-process settings were not applied."""
+    (script,) = load(
+        f"""
+        name: a planet
+        at: "2026-11-30T09:00"
+        url: {sample_url}
+        menu: menus.json
+        steps: [{{press: "2"}}, {{press: "2"}}]
+        expect: {{transfer: "+12024173378"}}
+        """
+    )
+    with Runner(Target(auth_token=AUTH)) as runner:
+        result = runner.run(script)
+    assert result.passed, result.message()
+    notes = [n for n in result.notes if "not applied" in n]
+    assert len(notes) == 1, result.notes
+    assert "at" in notes[0] and "menu" in notes[0] and sample_url in notes[0]
+
+
+def test_the_issue_example_script_is_valid() -> None:
+    (script,) = load(ISSUE_EXAMPLE)
+    assert script.scenario.url == "http://127.0.0.1:5000/voice"
+    assert script.menu is None  # not loaded: the call goes to the url
+
+
+ISSUE_EXAMPLE = """
+    name: Report a crime reaches the call handlers
+    from: "+447700900123"          # optional caller ID
+    at: "2026-11-30T09:00"         # optional clock (Europe/London unless an offset is given)
+    url: http://127.0.0.1:5000/voice   # optional: any TwiML app
+    menu: menus.json               # optional menu file for the in-process app
+    queue: answer                  # what a queue does: answer | full | hangup | error
+    dial: completed                # what a <Dial> gets: completed | busy | no-answer | failed
+    steps:
+      - hear: "report a crime"     # a later spoken text contains this (case-insensitive)
+      - press: "1"
+      - say: "report a crime"      # speech
+      - silence: true
+      - hangup: true
+    expect:                        # all that are given must hold at the end of the call
+      queue: call-handlers         # enqueued in this queue
+      transfer: "+443001232040"    # or: dialled this number (any UK/E.164 form)
+      message: "Goodbye"           # or: the last words heard contain this
+      hangup: true                 # or: the app ended the call
+      language: cy-GB              # the last prompt's language
+      max_seconds: 60              # simulated time to the end
+"""
 
 
 # -- barge-in (the simulator's, issue 15) ----------------------------------------------------------

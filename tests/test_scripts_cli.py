@@ -196,6 +196,45 @@ def test_url_and_auth_token_reach_a_running_app(tmp_path: Path) -> None:
         server.server_close()
 
 
+def test_a_run_where_every_scenario_was_skipped_says_so_and_exits_1(tmp_path: Path) -> None:
+    server = make_server("127.0.0.1", 0, sample_ivr(), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/ivr/welcome"
+    write(tmp_path, "clock.yaml", 'at: "2026-12-25T10:00"\nsteps: [{press: "1"}]\n')
+    try:
+        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
+        assert code == 1, out
+        assert "SKIP" in out and "no scenario ran" in out
+        write(tmp_path, "sample.yaml", 'steps: [{press: "1"}]\nexpect: {message: "Phone Home"}\n')
+        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
+        assert code == 0 and "1 passed, 1 skipped" in out, out
+        own = f'url: {url}\nat: "2026-12-25T10:00"\nsteps: [{{press: "1"}}]\n'
+        write(tmp_path, "own.yaml", own)
+        code, out = ivr(str(tmp_path / "own.yaml"), "--auth-token", AUTH)
+        assert code == 0 and out.count("note: at not applied") == 1, out
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_shipped_suite_against_a_url_runs_what_it_can(tmp_path: Path) -> None:
+    """The README's --url example, against this project's own app served over HTTP."""
+    from ivr.scripts.app import EventLog, build_app
+
+    app = build_app(MENU, EventLog(), AUTH, str(tmp_path / "journeys.db"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/voice"
+    try:
+        code, out = ivr(str(ROOT / "tests" / "calls"), "--url", url, "--auth-token", AUTH)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "PASS" in out and "SKIP" in out and "no scenario ran" not in out, out
+    assert "FAIL" not in out, out
+    assert code == 0, out
+
+
 def test_schema_option_writes_the_committed_schema(tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     code, text = ivr("--schema", str(out))

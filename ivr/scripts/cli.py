@@ -140,6 +140,9 @@ def test(
     def show(result) -> None:
         if not as_json:
             click.echo(output.line(result))
+            if result.status != "failed":  # a failure's notes are in its report
+                for note in result.notes:
+                    click.echo(f"    note: {note}")
             if verbose and result.transcript:
                 click.echo("\n".join(f"    {line}" for line in result.transcript))
 
@@ -165,6 +168,9 @@ def test(
     if errors:
         sys.exit(2)
     if failed:
+        sys.exit(1)
+    if results and all(r.status == "skipped" for r in results):
+        click.echo("no scenario ran: every one was skipped (see SKIP above)", err=True)
         sys.exit(1)
     if report is not None and fail_under is not None and report.percent < fail_under:
         click.echo(

@@ -52,6 +52,8 @@ class Script:
     """The menu file for the in-process app, resolved against the script's folder."""
     step_lines: tuple[int, ...] = ()
     expect_lines: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """Said with the result, pass or fail: settings of the scenario that were not applied."""
 
     @property
     def id(self) -> str:
@@ -314,11 +316,17 @@ def _scenario(
     def problem(name: str, message: str) -> None:
         problems.append(Problem(path((*loc, name)), message, *tree.at((*loc, name))))
 
+    notes: tuple[str, ...] = ()
     if scenario.url:
-        if scenario.menu:
-            problem("menu", "menu is for the in-process app; this call goes to its url")
-        if scenario.at:
-            problem("at", "at sets the in-process app's clock; a remote app keeps its own time")
+        # The example of issue 13 names url, at and menu together: the call goes to the url,
+        # and the caller is told, once, what did not apply to it.
+        unused = [name for name in ("at", "menu") if getattr(scenario, name)]
+        if unused:
+            notes = (
+                f"{' and '.join(unused)} not applied: {'they are' if len(unused) > 1 else 'it is'}"
+                f" for the in-process app; this call went to {scenario.url}, which keeps its "
+                "own clock and menu",
+            )
         if scenario.expect and scenario.expect.node:
             problem("expect", "expect.node needs the in-process app; this call goes to its url")
     menu, menu_problems = _menu(tree, loc, None if scenario.url else scenario.menu, folder)
@@ -329,7 +337,7 @@ def _scenario(
     if isinstance(data.get("expect"), dict):
         expect_lines = {k: tree.at((*loc, "expect", k))[0] or 0 for k in data["expect"]}
     line = tree.at(loc)[0] or 1
-    script = Script(source, index, name, line, scenario, menu, lines, expect_lines)
+    script = Script(source, index, name, line, scenario, menu, lines, expect_lines, notes)
     return (None if problems else script), problems
 
 
