@@ -266,6 +266,31 @@ def test_a_recorded_call_replays_green(tmp_path: Path, args: list[str]) -> None:
     assert code == 0, out + text
 
 
+def _queue_results() -> list[str]:
+    """Every choice `ivr call --queue-result` offers, read from the command itself."""
+    from ivr.cli.call import call
+
+    (option,) = (p for p in call.params if p.name == "queue_result")
+    return list(option.type.choices)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("queue_result", _queue_results())
+def test_every_queue_result_records_and_replays_as_itself(tmp_path: Path, queue_result: str):
+    file = tmp_path / "k.yaml"
+    args = ["call", "--menu", MENU, "--press", "1", "--queue-result", queue_result]
+    result = CliRunner().invoke(cli, [*args, "--record", str(file), "--json"])
+    assert result.exit_code == 0, result.output
+    code, out = ivr(str(file), "--json")
+    assert code == 0, out + file.read_text(encoding="utf-8")
+    # The replay met the same QueueResult as the recorded call.
+    word = yaml.safe_load(file.read_text(encoding="utf-8"))["queue"]
+    assert word == {"bridged": "answer", "queue-full": "full"}.get(queue_result, queue_result)
+    (script,) = load_file(file)
+    with Runner(Target(menu=MENU)) as runner:
+        replay = runner.run(script)
+    assert f"queue result: {queue_result}\n" in "\n".join(replay.transcript) + "\n"
+
+
 def test_a_recording_expects_what_happened(tmp_path: Path) -> None:
     file = tmp_path / "fraud.yaml"
     args = ["--press", "3", "--press", "1", "--press", "1"]

@@ -30,10 +30,10 @@ from ..menu import (
 )
 from ..menu.hours import is_open
 from .model import SCHEMA_FILE
+from .simulator import queue_word
 
 DEFAULT_TO = "+441632960101"  # the simulator's default number called
 MODELINE = "# yaml-language-server: $schema={schema}\n"
-_QUEUE_WORDS = {"bridged": "answer", "hangup": "hangup", "queue-full": "full", "error": "error"}
 
 
 def _dump(data: Any, header: str, schema: str) -> str:
@@ -83,7 +83,7 @@ def script_from_record(
             scenario["at"] = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     results = [e.result for e in record.of_kind("queue-result")]
     if results:
-        queue = [_QUEUE_WORDS.get(r or "", "answer") for r in results]
+        queue = [queue_word(r or "") or "answer" for r in results]
         scenario["queue"] = queue[0] if len(set(queue)) == 1 else queue
         waits = [0]
         for event in record.of_kind("enqueue", "queue-wait"):
