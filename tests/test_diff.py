@@ -99,6 +99,8 @@ def test_notes_are_not_callers_business(tmp_path: Path) -> None:
     data = shipped()
     data["nodes"]["main"]["notes"] = "Reviewed in March."
     data["defaults"]["checks"]["max_options"] = 4
+    data["defaults"]["budget"]["any"] = 50
+    data["defaults"]["budgets"] = {"cy-GB": {"main": 35}}
     assert run(str(MENU), str(save(tmp_path / "n.json", data))).exit_code == 0
 
 

@@ -25,7 +25,9 @@ from ..menu.checks import texts
 from ..menu.routing import edges
 from .paths import Route, walk_paths
 
-UNSEEN = frozenset({"notes", "$schema", "name", "defaults.checks"})
+UNSEEN = frozenset(
+    {"notes", "$schema", "name", "defaults.checks", "defaults.budget", "defaults.budgets"}
+)
 """Paths (or field names) no caller hears."""
 BRANCH_FIELDS = frozenset(
     {"goto", "next", "back", "fallback", "on_full", "on_error", "on_leave", "on_fail", "open"}
@@ -400,7 +402,7 @@ def _fields(old: Menu, new: Menu, moves: dict[str, str]) -> list[Change]:
 
     def compared(path: str) -> bool:
         parts = path.split(".")
-        if "notes" in parts or path in UNSEEN or path.startswith("defaults.checks."):
+        if "notes" in parts or path in UNSEEN or any(path.startswith(f"{u}.") for u in UNSEEN):
             return False
         item = ITEM.match(path)
         if item is not None and item.group(1) not in matched:
