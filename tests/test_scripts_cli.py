@@ -291,6 +291,19 @@ def test_every_queue_result_records_and_replays_as_itself(tmp_path: Path, queue_
     assert f"queue result: {queue_result}\n" in "\n".join(replay.transcript) + "\n"
 
 
+def test_record_and_junit_create_the_folders_they_write_into(tmp_path: Path) -> None:
+    recorded = tmp_path / "nodir" / "sub" / "x.yaml"
+    result = CliRunner().invoke(
+        cli, ["call", "--menu", MENU, "--press", "1", "--record", str(recorded)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and recorded.is_file()
+    report = tmp_path / "nodir2" / "j.xml"
+    code, out = ivr(str(recorded), "--junit", str(report))
+    assert code == 0, out
+    assert len(list(ET.parse(report).getroot().iter("testcase"))) == 1
+
+
 def test_a_recording_expects_what_happened(tmp_path: Path) -> None:
     file = tmp_path / "fraud.yaml"
     args = ["--press", "3", "--press", "1", "--press", "1"]

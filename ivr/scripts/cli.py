@@ -156,6 +156,7 @@ def test(
 
         report = measure(menu_file, results)
     if junit_file:
+        Path(junit_file).parent.mkdir(parents=True, exist_ok=True)
         Path(junit_file).write_text(output.junit(results, errors, seconds), encoding="utf-8")
     if as_json:
         click.echo(output.as_json(results, errors, seconds, report.as_dict() if report else None))

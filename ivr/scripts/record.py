@@ -188,6 +188,7 @@ def script_text(scenario: dict[str, Any], file: str | Path | None = None) -> str
 def write_record(file: str | Path, scenario: dict[str, Any]) -> Path:
     """Write a recorded scenario as a call script."""
     path = Path(file)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(script_text(scenario, path), encoding="utf-8")
     return path
 
