@@ -112,6 +112,24 @@ def test_k_selects_by_name(tmp_path: Path) -> None:
     assert code == 2 and "-k" in out
 
 
+def test_k_takes_a_plain_phrase_as_in_the_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The help's own example, literally: a phrase of the scenario's name."""
+    import shlex
+
+    help_text = CliRunner().invoke(cli, ["test", "--help"]).output
+    lines = [line.strip() for line in help_text.splitlines()]
+    (example,) = [line for line in lines if line.startswith("ivr test") and " -k " in line]
+    args = shlex.split(example)
+    assert args[:2] == ["ivr", "test"]
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(cli, args[1:])
+    assert result.exit_code == 0, result.output
+    assert "put through" in result.output and "2 passed" in result.output
+    assert "Welsh" in result.output and "fails" not in result.output
+    code, out = ivr(str(ROOT / "tests" / "calls"), "-k", "PUT   THROUGH, in Welsh")
+    assert code == 0 and "1 passed" in out, out
+
+
 def test_junit_xml_for_ci(tmp_path: Path) -> None:
     write(tmp_path, "suite/good.yaml", GOOD)
     write(tmp_path, "suite/wrong.yaml", WRONG)

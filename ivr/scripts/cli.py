@@ -27,7 +27,12 @@ DEFAULT_PATH = "tests/calls"
     help="Menu for scripts that name none, and the menu --coverage measures "
     "(default IVR_MENU_FILE, else menus.json).",
 )
-@click.option("-k", "keyword", metavar="EXPR", help="Only scenarios whose file::name match.")
+@click.option(
+    "-k",
+    "keyword",
+    metavar="EXPR",
+    help="Only scenarios whose file::name match: words with and/or/not, or a phrase.",
+)
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failure.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -84,7 +89,7 @@ def test(
     \b
     Example:
         ivr test
-        ivr test tests/calls/fraud.yaml -k "put through"
+        ivr test tests/calls/cyber.yaml -k "put through"
         ivr test --coverage --fail-under 100
         ivr test --url https://abcd.ngrok-free.app/voice --auth-token "$TWILIO_AUTH_TOKEN"
         ivr test --junit results.xml
