@@ -95,6 +95,19 @@ def test_an_invalid_file_exits_2(tmp_path: Path) -> None:
     assert run(str(MENU), str(tmp_path / "missing.json")).exit_code == 2
 
 
+def test_json_output_of_an_invalid_file_is_a_json_error(tmp_path: Path) -> None:
+    data = shipped()
+    data["nodes"]["main"]["options"][0]["goto"] = "nowhere"
+    bad = save(tmp_path / "bad.json", data)
+    result = CliRunner().invoke(cli, ["diff", str(MENU), str(bad), "--json"])
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["error"] == "invalid menu" and error["file"] == str(bad)
+    (problem,) = error["problems"]
+    assert problem["path"] == "nodes.main.options[0].goto" and problem["line"]
+    assert "nowhere" in problem["message"]
+
+
 def test_notes_are_not_callers_business(tmp_path: Path) -> None:
     data = shipped()
     data["nodes"]["main"]["notes"] = "Reviewed in March."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -64,6 +65,11 @@ def diff(files: tuple[str, ...], rev: str | None, fmt: str, as_json: bool) -> No
     try:
         result = compute()
     except MenuError as exc:
+        if as_json:  # machine-readable even when a file is not a menu
+            problems = [dataclasses.asdict(p) for p in exc.problems]
+            error = {"error": "invalid menu", "file": exc.source, "problems": problems}
+            click.echo(json.dumps(error, indent=2, ensure_ascii=False))
+            sys.exit(2)
         _refused(exc, 2)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
