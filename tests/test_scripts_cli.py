@@ -322,6 +322,29 @@ def test_record_and_junit_create_the_folders_they_write_into(tmp_path: Path) -> 
     assert len(list(ET.parse(report).getroot().iter("testcase"))) == 1
 
 
+def _schema_line_resolves(file: Path) -> bool:
+    first = file.read_text(encoding="utf-8").splitlines()[0]
+    if not first.startswith("# yaml-language-server: $schema="):
+        return True  # no schema named: nothing to point at a missing file
+    return (file.parent / first.split("=", 1)[1]).is_file()
+
+
+def test_a_recording_names_a_schema_only_where_one_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no callscript.schema.json here or above
+    lone = elsewhere / "calls" / "lone.yaml"
+    CliRunner().invoke(cli, ["call", "--menu", MENU, "--press", "1", "--record", str(lone)])
+    assert "$schema" not in lone.read_text(encoding="utf-8")
+    assert load_file(lone)  # still a script
+    monkeypatch.chdir(ROOT)  # the schema is here: named relative to the recording
+    beside = tmp_path / "beside.yaml"
+    CliRunner().invoke(cli, ["call", "--menu", MENU, "--press", "1", "--record", str(beside)])
+    assert "$schema" in beside.read_text(encoding="utf-8") and _schema_line_resolves(beside)
+
+
 def test_a_recording_expects_what_happened(tmp_path: Path) -> None:
     file = tmp_path / "fraud.yaml"
     args = ["--press", "3", "--press", "1", "--press", "1"]

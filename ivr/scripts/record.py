@@ -36,21 +36,21 @@ DEFAULT_TO = "+441632960101"  # the simulator's default number called
 MODELINE = "# yaml-language-server: $schema={schema}\n"
 
 
-def _dump(data: Any, header: str, schema: str) -> str:
+def _dump(data: Any, header: str, schema: str | None) -> str:
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    return MODELINE.format(schema=schema) + header + body
+    return (MODELINE.format(schema=schema) if schema else "") + header + body
 
 
-def _schema_for(file: Path) -> str:
-    """Where callscript.schema.json is seen from ``file``'s folder (relative when possible)."""
-    here = Path.cwd() / SCHEMA_FILE
-    if not here.exists():
-        return SCHEMA_FILE
-    try:
-        folder = file.resolve().parent
-        return str(Path(*[".."] * len(folder.relative_to(Path.cwd().resolve()).parts), SCHEMA_FILE))
-    except ValueError:
-        return str(here)
+def _schema_for(file: Path) -> str | None:
+    """Where callscript.schema.json is seen from ``file``'s folder: the one in the working
+    directory, else in the file's folder or one above it; None (no modeline) when there is
+    none, rather than a path to a file that does not exist."""
+    folder = file.resolve().parent
+    candidates = [Path.cwd().resolve(), folder, *folder.parents]
+    found = next((c / SCHEMA_FILE for c in candidates if (c / SCHEMA_FILE).is_file()), None)
+    if found is None:
+        return None
+    return Path(os.path.relpath(found, folder)).as_posix()
 
 
 # -- a call as it happened ---------------------------------------------------------------------
