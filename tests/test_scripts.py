@@ -475,6 +475,33 @@ def test_a_wrong_queue_names_the_expectation_and_what_happened(runner: Runner) -
     assert failure.heard == "enqueued in 'call-handlers' (QueueResult=bridged)"
 
 
+def test_a_wrong_transfer_names_the_number_dialled_once(runner: Runner) -> None:
+    result = run(
+        runner,
+        """
+        steps: [{press: "3"}, {press: "1"}, {press: "1"}]
+        expect:
+          transfer: "+441234567890"
+        """,
+    )
+    (failure,) = result.failures
+    assert failure.expected == "dialled +441234567890"
+    assert failure.heard == "dialled +443001232040 (DialCallStatus=completed)"
+    # The transfer failing: the number, then where the call ended.
+    result = run(
+        runner,
+        """
+        dial: busy
+        steps: [{press: "3"}, {press: "1"}, {press: "1"}]
+        expect:
+          transfer: "+441234567890"
+        """,
+    )
+    (failure,) = result.failures
+    assert failure.heard.startswith("dialled +443001232040; ")
+    assert failure.heard.count("+443001232040") == 1
+
+
 def test_max_seconds_is_the_time_to_the_destination_not_the_handler_conversation(runner):
     result = run(
         runner,
