@@ -29,6 +29,8 @@ from ..menu import (
     load_menu,
 )
 from ..menu.hours import is_open
+from ..menu.routing import CALLBACK_ACCEPT, CALLBACK_OWN_NUMBER
+from ..numbers import CALLBACK_EXAMPLE
 from .model import SCHEMA_FILE
 from .simulator import queue_word
 
@@ -196,6 +198,22 @@ def write_record(file: str | Path, scenario: dict[str, Any]) -> Path:
 # -- a starting suite ----------------------------------------------------------------------------
 
 _CONDITIONS = {"(queue full)": "full", "(queue error)": "error"}
+LEAVES_QUEUE = "(leaves queue)"
+CALLBACK_WAITS = 5
+"""Hold documents a generated callback script allows: the offer, the confirmation, and room."""
+
+
+def _callback_settings(node: QueueNode) -> dict[str, Any]:
+    """A call that is offered the callback: from a number the offer accepts, with a place in
+    line and an average wait at the offer's thresholds."""
+    offer = node.callback
+    assert offer is not None
+    found: dict[str, Any] = {"from": CALLBACK_EXAMPLE, "waits": CALLBACK_WAITS}
+    if offer.after_position is not None:
+        found["queue_position"] = offer.after_position
+    if offer.after_wait is not None:
+        found["average_wait"] = offer.after_wait
+    return found
 
 
 def _best_routes(menu: Menu) -> list[Route]:
@@ -239,6 +257,7 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
     queue: list[str] = []
     dial: list[str] = []
     hours: list[tuple[HoursNode, bool]] = []
+    settings_: dict[str, Any] = {}
     for node_id in route.nodes:
         node = menu.node(node_id)
         last = node_id == route.destination
@@ -252,6 +271,11 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
             hours.append((node, keys.pop(0) == "(open)"))
         elif isinstance(node, QueueNode) and not last:
             condition = keys.pop(0)
+            if condition == LEAVES_QUEUE and node.callback is not None:
+                # Held long enough to be offered a call back, on the number called from.
+                settings_ |= _callback_settings(node)
+                steps += [{"press": CALLBACK_ACCEPT}, {"press": CALLBACK_OWN_NUMBER}]
+                continue
             if condition not in _CONDITIONS:
                 return None
             queue.append(_CONDITIONS[condition])
@@ -260,6 +284,7 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
             dial.append("busy")
     destination = menu.node(route.destination)
     scenario: dict[str, Any] = {"name": f"{route.label}: {' '.join(route.keys)} ({route.language})"}
+    scenario |= settings_
     moment = _moment(menu, hours)
     if hours and moment is None:
         return None
@@ -273,6 +298,8 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
         scenario["dial"] = dial
     scenario["steps"] = steps
     expect: dict[str, Any] = {}
+    if LEAVES_QUEUE in route.keys:
+        expect["queue_result"] = "leave"  # the caller left the queue for the call back
     if isinstance(destination, QueueNode):
         expect["queue"] = destination.queue
     elif isinstance(destination, TransferNode):
