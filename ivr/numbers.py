@@ -64,6 +64,11 @@ def caller_id(value: str | None) -> str | None:
     return e164 if e164 == value else None
 
 
+CALLBACK_EXAMPLE = "+442079460123"
+"""A fictional London number (Ofcom's drama range) the callback offer accepts: generated call
+scripts call from it to be offered a call back on their own number."""
+
+
 def callback_number(number: str | None) -> str | None:
     """``number`` in E.164 if it is a valid UK number we can ring back, else None."""
     if not number:

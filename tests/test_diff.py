@@ -95,10 +95,25 @@ def test_an_invalid_file_exits_2(tmp_path: Path) -> None:
     assert run(str(MENU), str(tmp_path / "missing.json")).exit_code == 2
 
 
+def test_json_output_of_an_invalid_file_is_a_json_error(tmp_path: Path) -> None:
+    data = shipped()
+    data["nodes"]["main"]["options"][0]["goto"] = "nowhere"
+    bad = save(tmp_path / "bad.json", data)
+    result = CliRunner().invoke(cli, ["diff", str(MENU), str(bad), "--json"])
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["error"] == "invalid menu" and error["file"] == str(bad)
+    (problem,) = error["problems"]
+    assert problem["path"] == "nodes.main.options[0].goto" and problem["line"]
+    assert "nowhere" in problem["message"]
+
+
 def test_notes_are_not_callers_business(tmp_path: Path) -> None:
     data = shipped()
     data["nodes"]["main"]["notes"] = "Reviewed in March."
     data["defaults"]["checks"]["max_options"] = 4
+    data["defaults"]["budget"]["any"] = 50
+    data["defaults"]["budgets"] = {"cy-GB": {"main": 35}}
     assert run(str(MENU), str(save(tmp_path / "n.json", data))).exit_code == 0
 
 
@@ -145,6 +160,29 @@ def test_options_added_removed_and_sent_elsewhere() -> None:
     assert ("options", "added", "main: new option, key 4 to other") in found
     assert ("options", "removed", "main: option removed, key 3 to extra") in found
     assert ("branches", "changed", "main: fallback now goes to other (was queue)") in found
+
+
+def test_an_option_sent_where_another_already_goes_is_retargeted_not_renumbered() -> None:
+    """Cyber key 3 now goes to cyber_queue, where key 4 already goes: one change, no move."""
+    old, new = shipped(), shipped()
+    (three,) = (o for o in new["nodes"]["cyber"]["options"] if o["key"] == "3")
+    three["goto"] = "cyber_queue"
+    result = diff_menus(parse_menu(json.dumps(old)), parse_menu(json.dumps(new)))
+    options = [(c.kind, c.message) for c in result.changes if c.section == "options"]
+    assert options == [("retargeted", "cyber: key 3 now goes to cyber_queue (was bullying_info)")]
+    assert [c for c in result.changes if c.section in ("words", "settings")] == []
+
+
+def test_an_option_removed_and_the_next_moved_up_is_a_renumbering() -> None:
+    old, new = shipped(), shipped()
+    options = new["nodes"]["cyber"]["options"]
+    del options[2]  # online bullying, key 3
+    options[2]["key"] = "3"
+    options[2]["say"] = {k: v.replace("4", "3") for k, v in options[2]["say"].items()}
+    found = [(k, m) for s, k, m in diff(old, new) if s in ("options", "words")]
+    assert ("moved", "cyber: key 3 now goes where key 4 went (cyber_queue)") in found
+    assert ("removed", "cyber: option removed, key 3 to bullying_info") in found
+    assert len([f for f in found if f[0] in ("moved", "removed", "added", "retargeted")]) == 2
 
 
 def test_announcements_switched_on_and_off() -> None:

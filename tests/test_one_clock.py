@@ -8,9 +8,11 @@ The sentences heard and the moment the destination is reached must be the same.
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections import deque
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from ivr import create_app
 from ivr.authoring.paths import Route, walk_paths
 from ivr.caller import Call, DialResult, Input, WSGITransport
 from ivr.caller.strategy import DialTarget, GatherPrompt, QueueState
-from ivr.menu import load_menu
+from ivr.menu import load_menu, parse_menu
 
 ROUTES = [r for r in walk_paths(load_menu(MENU)).routes if "queue leave" not in r.steps]
 """Every route but leaving a queue for a callback (that needs the offer's own key presses)."""
@@ -92,6 +94,66 @@ def test_paths_and_the_simulator_hear_the_same_and_arrive_together(route: Route)
     if reached is not None:
         arrival = [e for e in record.events if e.kind == reached][-1]
         at = arrival.at
+        heard = [e.text for e in record.events if e.kind == "say" and e.at < at]
+    else:
+        at = [e for e in record.events if e.kind == "hangup"][-1].at
+        heard = [e.text for e in record.events if e.kind == "say"]
+    assert heard == list(route.heard)
+    assert at == pytest.approx(route.seconds, abs=0.05)
+
+
+# -- with an announcement switched on ----------------------------------------------------------
+
+
+def _announcing() -> str:
+    """menus.json with the A34 announcement (key 5) switched on all the time (no window)."""
+    data = json.loads(Path(MENU).read_text(encoding="utf-8"))
+    announcement = data["announcements"][0]
+    announcement.update(enabled=True)
+    announcement.pop("starts", None)
+    announcement.pop("ends", None)
+    return json.dumps(data)
+
+
+ANNOUNCING = _announcing()
+ANNOUNCED_ROUTES = [
+    r for r in walk_paths(parse_menu(ANNOUNCING)).routes if "queue leave" not in r.steps
+]
+
+
+@functools.cache
+def announcing_app(moment: datetime, folder: str) -> Any:
+    menu = Path(folder) / "announcing.json"
+    menu.write_text(ANNOUNCING, encoding="utf-8")
+    return create_app(
+        {"TESTING": True, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_MENU_FILE": str(menu)}
+        | {"IVR_NOW": moment, "IVR_LOG_LEVEL": "WARNING"}
+    )
+
+
+def test_with_an_announcement_the_walk_hears_it_after_the_999_warning() -> None:
+    quickest = [r for r in ANNOUNCED_ROUTES if r.destination == "crime_queue" and r.keys == ("1",)]
+    assert quickest, "pressing 1 reaches the crime queue"
+    for route in quickest:
+        assert route.heard[0].startswith("Staffordshire Police.")
+        assert "A34" in route.heard[1]
+
+
+@pytest.mark.parametrize(
+    "route", ANNOUNCED_ROUTES, ids=lambda r: " ".join(r.keys) + " " + r.destination
+)
+def test_with_an_announcement_paths_and_the_simulator_agree(
+    route: Route, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = str(tmp_path_factory.getbasetemp())
+    app = announcing_app(route.at or OFFICE_HOURS, folder)
+    record = Call(
+        WSGITransport(app), "http://localhost/voice", RouteCaller(route.steps), auth_token=TOKEN
+    ).run()
+    kind = route.label.split()[0]
+    reached = {"queue": "enqueue", "transfer": "dial"}.get(kind)
+    if reached is not None:
+        at = [e for e in record.events if e.kind == reached][-1].at
         heard = [e.text for e in record.events if e.kind == "say" and e.at < at]
     else:
         at = [e for e in record.events if e.kind == "hangup"][-1].at

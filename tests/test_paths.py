@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -250,3 +251,24 @@ def test_every_keyed_route_leads_the_real_webhooks_to_its_destination():
             arrived = record.events[-1].at
         # The simulator hears every menu in full; the estimate presses as soon as it can.
         assert arrived + 0.5 >= route.seconds, (route, arrived)
+
+
+def test_a_switched_on_announcement_counts_in_the_listening_time(tmp_path):
+    """What callers hear: the 999 warning, then the announcement in both languages, then
+    their key (a caller who knows the menu presses it as the announcement ends)."""
+    data = json.loads((Path("menus.json")).read_text(encoding="utf-8"))
+    off = {r.destination: r for r in walk_paths(parse_menu(json.dumps(data))).fastest}
+    data["announcements"][0]["enabled"] = True  # A34, key 5; its window does not matter
+    on = {r.destination: r for r in walk_paths(parse_menu(json.dumps(data))).fastest}
+    crime = on["crime_queue"]
+    assert crime.heard[0].startswith("Staffordshire Police.")
+    assert crime.heard[1].startswith("If you are calling about the road closure on the A34")
+    assert crime.heard[2].startswith("Os ydych chi'n ffonio am gau'r ffordd")
+    # 20 + 20 words of announcement at 150 a minute: 16 s more than the warning and option 1.
+    assert crime.seconds > off["crime_queue"].seconds
+    assert crime.keys == ("1",)
+    file = tmp_path / "menus.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["paths", "--json", str(file)])
+    routes = json.loads(result.output)["routes"]
+    assert any("A34" in " ".join(r["heard"]) for r in routes)

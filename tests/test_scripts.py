@@ -183,8 +183,8 @@ def test_every_problem_is_located_by_line_and_column() -> None:
         ),
         ("menu: nowhere.json\n", "menu (line 1, column 7): no menu file"),
         (
-            "url: http://127.0.0.1:9/voice\nat: '2026-01-01T10:00'\n",
-            "at (line 2, column 5): at sets the in-process app's clock",
+            "url: http://127.0.0.1:9/voice\nexpect: {node: main}\n",
+            "expect (line 2, column 9): expect.node needs the in-process app",
         ),
         ("at: tomorrow\n", "at (line 1, column 5): 'tomorrow' is not a date and time"),
         ("steps:\n  - hear: 1\n    barge_in: true\n", "barge_in goes with a press or say step"),
@@ -218,19 +218,35 @@ def test_a_menu_is_found_beside_the_script_or_else_in_the_working_directory(
     assert script.menu == str(beside)
 
 
+CI_CONFIG = "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n"
+COMPOSE = "services:\n  web:\n    image: nginx\n"
+AZURE = "trigger: [main]\npool: {vmImage: ubuntu-latest}\nsteps:\n  - script: make test\n"
+
+
 @pytest.mark.parametrize(
-    ("path", "collected"),
+    ("name", "text", "collected"),
     [
-        ("tests/calls/x.yaml", True),
-        ("tests/calls/sub/x.yml", True),
-        ("anywhere/report.call.yaml", True),
-        ("tests/data/x.yaml", False),
-        ("tests/calls/menus/x.json", False),
-        (".github/workflows/ci.yml", False),
+        ("mycall.yaml", "name: x\nsteps: [{press: '1'}]\n", True),
+        ("suite.yml", "calls:\n  - steps: [{press: '1'}]\n", True),
+        ("UPPER.YAML", "steps:\n  - press: '1'\n", True),
+        ("typo.yaml", "steps: [{press: '1'}]\nexpct: {queue: x}\n", True),
+        ("broken.yaml", "steps:\n  - press: '1'\n  bad: [\n", True),
+        ("schema.yaml", "$schema: ../callscript.schema.json\n", True),
+        ("editor.yaml", "# yaml-language-server: $schema=callscript.schema.json\n{}\n", True),
+        ("report.call.yaml", "not: a script yet\n", True),
+        ("ci.yml", CI_CONFIG, False),
+        ("docker-compose.yml", COMPOSE, False),
+        ("azure-pipelines.yml", AZURE, False),
+        ("list.yaml", "- steps: []\n", False),
+        ("menu.json", '{"steps": []}', False),
     ],
 )
-def test_the_naming_rule_for_collecting_scripts(path: str, collected: bool) -> None:
-    assert is_call_script(ROOT / path, ROOT) is collected
+def test_a_call_script_is_known_by_its_content_wherever_it_is(
+    tmp_path: Path, name: str, text: str, collected: bool
+) -> None:
+    file = tmp_path / name
+    file.write_text(text, encoding="utf-8")
+    assert is_call_script(file) is collected
 
 
 # -- the schema for editors ----------------------------------------------------------------------
@@ -459,6 +475,33 @@ def test_a_wrong_queue_names_the_expectation_and_what_happened(runner: Runner) -
     assert failure.heard == "enqueued in 'call-handlers' (QueueResult=bridged)"
 
 
+def test_a_wrong_transfer_names_the_number_dialled_once(runner: Runner) -> None:
+    result = run(
+        runner,
+        """
+        steps: [{press: "3"}, {press: "1"}, {press: "1"}]
+        expect:
+          transfer: "+441234567890"
+        """,
+    )
+    (failure,) = result.failures
+    assert failure.expected == "dialled +441234567890"
+    assert failure.heard == "dialled +443001232040 (DialCallStatus=completed)"
+    # The transfer failing: the number, then where the call ended.
+    result = run(
+        runner,
+        """
+        dial: busy
+        steps: [{press: "3"}, {press: "1"}, {press: "1"}]
+        expect:
+          transfer: "+441234567890"
+        """,
+    )
+    (failure,) = result.failures
+    assert failure.heard.startswith("dialled +443001232040; ")
+    assert failure.heard.count("+443001232040") == 1
+
+
 def test_max_seconds_is_the_time_to_the_destination_not_the_handler_conversation(runner):
     result = run(
         runner,
@@ -638,6 +681,57 @@ def test_in_process_only_scenarios_are_skipped_against_a_url(sample_url: str) ->
         result = runner.run(script)
     assert result.status == "skipped"
     assert "clock" in (result.skip_reason or "")
+
+
+def test_a_script_with_its_own_url_at_and_menu_runs_with_one_note(sample_url: str) -> None:
+    """Issue 13's own example names url, at and menu together: it is valid, and it runs against
+    the url, saying once that the in-process settings were not applied."""
+    (script,) = load(
+        f"""
+        name: a planet
+        at: "2026-11-30T09:00"
+        url: {sample_url}
+        menu: menus.json
+        steps: [{{press: "2"}}, {{press: "2"}}]
+        expect: {{transfer: "+12024173378"}}
+        """
+    )
+    with Runner(Target(auth_token=AUTH)) as runner:
+        result = runner.run(script)
+    assert result.passed, result.message()
+    notes = [n for n in result.notes if "not applied" in n]
+    assert len(notes) == 1, result.notes
+    assert "at" in notes[0] and "menu" in notes[0] and sample_url in notes[0]
+
+
+def test_the_issue_example_script_is_valid() -> None:
+    (script,) = load(ISSUE_EXAMPLE)
+    assert script.scenario.url == "http://127.0.0.1:5000/voice"
+    assert script.menu is None  # not loaded: the call goes to the url
+
+
+ISSUE_EXAMPLE = """
+    name: Report a crime reaches the call handlers
+    from: "+447700900123"          # optional caller ID
+    at: "2026-11-30T09:00"         # optional clock (Europe/London unless an offset is given)
+    url: http://127.0.0.1:5000/voice   # optional: any TwiML app
+    menu: menus.json               # optional menu file for the in-process app
+    queue: answer                  # what a queue does: answer | full | hangup | error
+    dial: completed                # what a <Dial> gets: completed | busy | no-answer | failed
+    steps:
+      - hear: "report a crime"     # a later spoken text contains this (case-insensitive)
+      - press: "1"
+      - say: "report a crime"      # speech
+      - silence: true
+      - hangup: true
+    expect:                        # all that are given must hold at the end of the call
+      queue: call-handlers         # enqueued in this queue
+      transfer: "+443001232040"    # or: dialled this number (any UK/E.164 form)
+      message: "Goodbye"           # or: the last words heard contain this
+      hangup: true                 # or: the app ended the call
+      language: cy-GB              # the last prompt's language
+      max_seconds: 60              # simulated time to the end
+"""
 
 
 # -- barge-in (the simulator's, issue 15) ----------------------------------------------------------

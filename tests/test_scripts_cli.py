@@ -112,6 +112,24 @@ def test_k_selects_by_name(tmp_path: Path) -> None:
     assert code == 2 and "-k" in out
 
 
+def test_k_takes_a_plain_phrase_as_in_the_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The help's own example, literally: a phrase of the scenario's name."""
+    import shlex
+
+    help_text = CliRunner().invoke(cli, ["test", "--help"]).output
+    lines = [line.strip() for line in help_text.splitlines()]
+    (example,) = [line for line in lines if line.startswith("ivr test") and " -k " in line]
+    args = shlex.split(example)
+    assert args[:2] == ["ivr", "test"]
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(cli, args[1:])
+    assert result.exit_code == 0, result.output
+    assert "put through" in result.output and "2 passed" in result.output
+    assert "Welsh" in result.output and "fails" not in result.output
+    code, out = ivr(str(ROOT / "tests" / "calls"), "-k", "PUT   THROUGH, in Welsh")
+    assert code == 0 and "1 passed" in out, out
+
+
 def test_junit_xml_for_ci(tmp_path: Path) -> None:
     write(tmp_path, "suite/good.yaml", GOOD)
     write(tmp_path, "suite/wrong.yaml", WRONG)
@@ -196,6 +214,45 @@ def test_url_and_auth_token_reach_a_running_app(tmp_path: Path) -> None:
         server.server_close()
 
 
+def test_a_run_where_every_scenario_was_skipped_says_so_and_exits_1(tmp_path: Path) -> None:
+    server = make_server("127.0.0.1", 0, sample_ivr(), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/ivr/welcome"
+    write(tmp_path, "clock.yaml", 'at: "2026-12-25T10:00"\nsteps: [{press: "1"}]\n')
+    try:
+        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
+        assert code == 1, out
+        assert "SKIP" in out and "no scenario ran" in out
+        write(tmp_path, "sample.yaml", 'steps: [{press: "1"}]\nexpect: {message: "Phone Home"}\n')
+        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
+        assert code == 0 and "1 passed, 1 skipped" in out, out
+        own = f'url: {url}\nat: "2026-12-25T10:00"\nsteps: [{{press: "1"}}]\n'
+        write(tmp_path, "own.yaml", own)
+        code, out = ivr(str(tmp_path / "own.yaml"), "--auth-token", AUTH)
+        assert code == 0 and out.count("note: at not applied") == 1, out
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_shipped_suite_against_a_url_runs_what_it_can(tmp_path: Path) -> None:
+    """The README's --url example, against this project's own app served over HTTP."""
+    from ivr.scripts.app import EventLog, build_app
+
+    app = build_app(MENU, EventLog(), AUTH, str(tmp_path / "journeys.db"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/voice"
+    try:
+        code, out = ivr(str(ROOT / "tests" / "calls"), "--url", url, "--auth-token", AUTH)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "PASS" in out and "SKIP" in out and "no scenario ran" not in out, out
+    assert "FAIL" not in out, out
+    assert code == 0, out
+
+
 def test_schema_option_writes_the_committed_schema(tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     code, text = ivr("--schema", str(out))
@@ -225,6 +282,67 @@ def test_a_recorded_call_replays_green(tmp_path: Path, args: list[str]) -> None:
     assert "expect:" in text and "steps:" in text
     code, out = ivr(str(file))
     assert code == 0, out + text
+
+
+def _queue_results() -> list[str]:
+    """Every choice `ivr call --queue-result` offers, read from the command itself."""
+    from ivr.cli.call import call
+
+    (option,) = (p for p in call.params if p.name == "queue_result")
+    return list(option.type.choices)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("queue_result", _queue_results())
+def test_every_queue_result_records_and_replays_as_itself(tmp_path: Path, queue_result: str):
+    file = tmp_path / "k.yaml"
+    args = ["call", "--menu", MENU, "--press", "1", "--queue-result", queue_result]
+    result = CliRunner().invoke(cli, [*args, "--record", str(file), "--json"])
+    assert result.exit_code == 0, result.output
+    code, out = ivr(str(file), "--json")
+    assert code == 0, out + file.read_text(encoding="utf-8")
+    # The replay met the same QueueResult as the recorded call.
+    word = yaml.safe_load(file.read_text(encoding="utf-8"))["queue"]
+    assert word == {"bridged": "answer", "queue-full": "full"}.get(queue_result, queue_result)
+    (script,) = load_file(file)
+    with Runner(Target(menu=MENU)) as runner:
+        replay = runner.run(script)
+    assert f"queue result: {queue_result}\n" in "\n".join(replay.transcript) + "\n"
+
+
+def test_record_and_junit_create_the_folders_they_write_into(tmp_path: Path) -> None:
+    recorded = tmp_path / "nodir" / "sub" / "x.yaml"
+    result = CliRunner().invoke(
+        cli, ["call", "--menu", MENU, "--press", "1", "--record", str(recorded)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and recorded.is_file()
+    report = tmp_path / "nodir2" / "j.xml"
+    code, out = ivr(str(recorded), "--junit", str(report))
+    assert code == 0, out
+    assert len(list(ET.parse(report).getroot().iter("testcase"))) == 1
+
+
+def _schema_line_resolves(file: Path) -> bool:
+    first = file.read_text(encoding="utf-8").splitlines()[0]
+    if not first.startswith("# yaml-language-server: $schema="):
+        return True  # no schema named: nothing to point at a missing file
+    return (file.parent / first.split("=", 1)[1]).is_file()
+
+
+def test_a_recording_names_a_schema_only_where_one_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no callscript.schema.json here or above
+    lone = elsewhere / "calls" / "lone.yaml"
+    CliRunner().invoke(cli, ["call", "--menu", MENU, "--press", "1", "--record", str(lone)])
+    assert "$schema" not in lone.read_text(encoding="utf-8")
+    assert load_file(lone)  # still a script
+    monkeypatch.chdir(ROOT)  # the schema is here: named relative to the recording
+    beside = tmp_path / "beside.yaml"
+    CliRunner().invoke(cli, ["call", "--menu", MENU, "--press", "1", "--record", str(beside)])
+    assert "$schema" in beside.read_text(encoding="utf-8") and _schema_line_resolves(beside)
 
 
 def test_a_recording_expects_what_happened(tmp_path: Path) -> None:
@@ -257,9 +375,11 @@ def test_generate_writes_a_suite_that_passes(tmp_path: Path) -> None:
     assert code == 0, out
     files = sorted(p.name for p in folder.glob("*.yaml"))
     assert "crime_queue.yaml" in files and "transfer_report_fraud.yaml" in files
-    assert "not generated: callback_goodbye" in out
-    code, out = ivr(str(folder))
+    assert "callback_goodbye.yaml" in files and "not generated" not in out
+    code, out = ivr(str(folder), "--coverage")
     assert code == 0, out
+    uncovered = [line.split() for line in out.splitlines() if "-> callback_goodbye" in line]
+    assert not [u for u in uncovered if u[:2] == ["crime_queue", "leave"]], out
     # One per destination in every language.
     assert out.count("(en-GB)") == out.count("(cy-GB)") == len(files)
 
@@ -304,14 +424,15 @@ def test_pytest_collects_each_scenario_with_the_same_failure_message(tmp_path: P
     calls = tmp_path / "calls"
     write(calls, "good.yaml", GOOD)
     write(calls, "wrong.yaml", WRONG)
-    write(tmp_path, "other.yaml", INVALID)  # not a call script by the naming rule
+    write(tmp_path, ".github/workflows/ci.yml", "on: push\njobs: {t: {steps: [{run: x}]}}\n")
+    write(tmp_path, "docker-compose.yml", "services:\n  web: {image: nginx}\n")
     done = pytest_run(tmp_path, f"--call-menu={MENU}", "-v")
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
+    assert "ci.yml" not in out and "docker-compose" not in out
     assert "calls/good.yaml::report a crime PASSED" in out
     assert "calls/good.yaml::general enquiries PASSED" in out
     assert "calls/wrong.yaml::wrong queue FAILED" in out
-    assert "other.yaml" not in out
     assert "expect.queue (line 4)" in out
     assert "expected: enqueued in 'general-enquiries'" in out
     assert "2 passed" in out and "1 failed" in out
@@ -337,6 +458,30 @@ def test_pytest_collects_a_script_named_on_the_command_line_anywhere(tmp_path: P
     write(tmp_path, "anything.yaml", GOOD)
     done = pytest_run(tmp_path, f"--call-menu={MENU}", "anything.yaml", "-q")
     assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout + done.stderr
+
+
+def test_pytest_collects_a_call_script_in_any_folder_it_looks_in(tmp_path: Path) -> None:
+    """Not only in a folder named ``calls``: ``python -m pytest thatdir``."""
+    folder = tmp_path / "thatdir"
+    write(folder, "mycall.yaml", GOOD)
+    write(folder, "nested/OTHER.YAML", WRONG.replace("general-enquiries", "call-handlers"))
+    write(folder, "docker-compose.yml", "services:\n  web: {image: nginx}\n")
+    done = pytest_run(tmp_path, f"--call-menu={MENU}", "thatdir", "-v")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "thatdir/mycall.yaml::report a crime PASSED" in done.stdout
+    assert "thatdir/nested/OTHER.YAML::wrong queue PASSED" in done.stdout
+    assert "3 passed" in done.stdout
+
+
+def test_ivr_test_takes_the_same_files_from_a_folder_as_pytest(tmp_path: Path) -> None:
+    write(tmp_path, "mycall.yaml", GOOD)
+    write(tmp_path, "nested/OTHER.YAML", WRONG.replace("general-enquiries", "call-handlers"))
+    write(tmp_path, "docker-compose.yml", "services:\n  web: {image: nginx}\n")
+    write(tmp_path, "ci.yml", "on: push\njobs: {t: {steps: [{run: x}]}}\n")
+    code, out = ivr(str(tmp_path))
+    assert code == 0, out
+    assert "OTHER.YAML::wrong queue" in out and "3 passed" in out
+    assert "docker-compose" not in out and "ci.yml" not in out
 
 
 def test_pytest_reports_an_invalid_script_as_a_located_collection_error(tmp_path: Path) -> None:

@@ -171,7 +171,9 @@ def test_switching_an_announcement_on_by_editing_the_file(config, tmp_path: Path
     data["announcements"][0]["enabled"] = True
     rewrite(menu_file, data)
     clock.now += 1
-    assert said(twilio.twiml("/voice")).startswith("If you are calling about the road closure")
+    heard = said(twilio.twiml("/voice")).splitlines()
+    assert heard[0].startswith("Staffordshire Police.")  # the 999 warning stays first
+    assert heard[1].startswith("If you are calling about the road closure")
 
 
 def test_an_edit_of_the_default_language_rebuilds_the_urls(live, menu_file) -> None:

@@ -181,9 +181,16 @@ def test_the_shipped_announcement_is_off(config) -> None:
     assert "A34" not in said(root)
 
 
-def test_an_announcement_plays_first_in_both_languages_and_listens_for_its_key(
+ENGLISH_999 = (
+    "Staffordshire Police. If someone is in danger or a crime is happening now, hang up and "
+    "dial 999."
+)
+
+
+def test_an_announcement_follows_the_999_warning_in_both_languages_and_listens_for_its_key(
     config, tmp_path: Path
 ) -> None:
+    """Issue 14: the 999 warning stays first, announcement or not."""
     menu = with_announcement(tmp_path, enabled=True)
     root = app_at(config, dt.datetime(2026, 11, 29, 12, tzinfo=UTC), menu).twiml("/voice")
     assert verbs(root) == ["Gather", "Gather", "Redirect"]
@@ -191,11 +198,34 @@ def test_an_announcement_plays_first_in_both_languages_and_listens_for_its_key(
     assert first.get("action") == "/announcement"
     assert first.get("input") == "dtmf" and first.get("numDigits") == "1"
     assert [(t[:40], v) for t, v, _ in says(first)] == [
+        (ENGLISH_999[:40], "Polly.Amy"),
         ("If you are calling about the road closur", "Polly.Amy"),
         ("Os ydych chi'n ffonio am gau'r ffordd ar", "Polly.Gwyneth"),
     ]
-    # Then the main menu, as on any call.
-    assert root.findall("Gather")[1].get("action") == "/menu/main?attempt=1"
+    # Then the main menu's options, as on any call; the warning is not said twice.
+    menu_gather = root.findall("Gather")[1]
+    assert menu_gather.get("action") == "/menu/main?attempt=1"
+    assert [t for t, _, _ in says(menu_gather)][0] == "Am Gymraeg, pwyswch 9."
+    assert said(root).count("999") == 1
+
+
+def test_an_announcement_without_a_key_is_said_in_the_menu_after_the_999_warning(
+    config, tmp_path: Path
+) -> None:
+    data = json.loads(MENU.read_text(encoding="utf-8"))
+    data["announcements"][1]["enabled"] = True  # "Our options have changed", no key
+    menu = write_menu(tmp_path, data)
+    root = app_at(config, dt.datetime(2026, 11, 29, 12, tzinfo=UTC), menu).twiml("/voice")
+    assert verbs(root) == ["Gather", "Redirect"]
+    gather = root.find("Gather")
+    assert gather.get("action") == "/menu/main?attempt=1"  # keys work throughout
+    texts = [t for t, _, _ in says(gather)]
+    assert texts[:4] == [
+        ENGLISH_999,
+        "Our options have changed, so please listen carefully.",
+        "Mae ein dewisiadau wedi newid, felly gwrandewch yn ofalus.",
+        "Am Gymraeg, pwyswch 9.",
+    ]
 
 
 def test_pressing_the_announcement_key_goes_to_its_node(config, tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ What public-sector IVR guidance and contact-centre practice advise against.
 Too many options in one menu, too many menus to a destination, a menu with no repeat key, an
 option whose key is never said (speech only), a node that speaks too long, languages that reach
 different destinations, and destinations slower than the listening budget. The limits are the
-menu's own (``defaults.checks``). Every time comes from :func:`~ivr.authoring.paths.walk_paths`,
-the model ``ivr paths`` prints, and every route is one it walks: nothing here times speech or
-follows a branch itself.
+menu's own (``defaults.checks``; ``defaults.budget`` for listening time). Every time comes from
+:func:`~ivr.authoring.paths.walk_paths`, the model ``ivr paths`` prints, and every route is one
+it walks: nothing here times speech or follows a branch itself.
 """
 
 from __future__ import annotations
@@ -251,17 +251,18 @@ def _over_budget(menu: Menu, quickest: dict[tuple[str, str], Route]) -> list[Pro
                 )
             )
     for (destination, language), route in sorted(quickest.items()):
-        budget: Budget = checks.budgets.get(language, checks.budget)
+        budgets = menu.defaults.budgets
+        budget: Budget = budgets.get(language, menu.defaults.budget)
         which = "main" if destination in main else "any"
         limit = budget.main if which == "main" else budget.any
         if limit is not None and route.seconds > limit:
-            where = f"budgets.{language}" if language in checks.budgets else "budget"
+            where = f"budgets.{language}" if language in budgets else "budget"
             found.append(
                 Problem(
                     f"nodes.{destination}",
                     f"{_who(menu, language)} listen {_secs(route.seconds, limit)} before "
                     f"reaching it (keys {_keys(route)}), over the {which} budget of {limit:g}s "
-                    f"(defaults.checks.{where}.{which})",
+                    f"(defaults.{where}.{which})",
                 )
             )
     return found

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MenuError, Problem
-from ..menu import Menu, MenuNode, load_menu, parse_menu
+from ..menu import Menu, MenuNode, Option, load_menu, parse_menu
 from ..menu.checks import texts
 from ..menu.routing import edges
 from .paths import Route, walk_paths
 
-UNSEEN = frozenset({"notes", "$schema", "name", "defaults.checks"})
+UNSEEN = frozenset(
+    {"notes", "$schema", "name", "defaults.checks", "defaults.budget", "defaults.budgets"}
+)
 """Paths (or field names) no caller hears."""
 BRANCH_FIELDS = frozenset(
     {"goto", "next", "back", "fallback", "on_full", "on_error", "on_leave", "on_fail", "open"}
@@ -192,60 +194,90 @@ def _common(old: Menu, new: Menu, same_kind: bool = True) -> list[str]:
 
 
 def _options(old: Menu, new: Menu, moves: dict[str, str]) -> list[Change]:
-    """Options matched by where they lead (and the language they choose), then by key."""
+    """Options paired by key first. An option whose destination (and language) now sits under
+    another key, while its old key no longer leads there, has moved keys (a renumbering); an
+    option that keeps its key but leads elsewhere is retargeted."""
     found = []
     for node_id in _common(old, new):
         if not isinstance(new.node(node_id), MenuNode):
             continue
         was = dict(enumerate(old.node(node_id).options))
         now = dict(enumerate(new.node(node_id).options))
-        pairs: list[tuple[int, int]] = []
-        for j, o in now.items():
-            same = [i for i, p in was.items() if (p.goto, p.language) == (o.goto, o.language)]
-            if same:
-                i = next((i for i in same if was[i].key == o.key), same[0])
-                pairs.append((i, j))
-                was.pop(i)
-        now = {j: o for j, o in now.items() if j not in {b for _, b in pairs}}
-        for j, o in list(now.items()):
-            i = next((i for i, p in was.items() if p.key == o.key), None)
-            if i is not None:
-                target = f"{o.goto} in {o.language}" if o.language else o.goto
-                found.append(
-                    Change(
-                        "options",
-                        "retargeted",
-                        f"nodes.{node_id}.options[{j}]",
-                        f"{node_id}: key {o.key} now goes to {target} (was {was[i].goto})",
-                        was[i].goto,
-                        o.goto,
-                    )
-                )
-                moves[f"nodes.{node_id}.options[{i}]"] = f"nodes.{node_id}.options[{j}]"
-                was.pop(i)
-                now.pop(j)
         base = f"nodes.{node_id}.options"
-        for i, j in pairs:
-            moves[f"{base}[{i}]"] = f"{base}[{j}]"
-            a, b = old.node(node_id).options[i], new.node(node_id).options[j]
-            if a.key != b.key:
-                found.append(
-                    Change(
-                        "options",
-                        "moved",
-                        f"{base}[{j}]",
-                        f"{node_id}: key {b.key} now goes where key {a.key} went ({b.goto})",
-                        a.key,
-                        b.key,
-                    )
-                )
+        by_key = {
+            j: next((i for i, p in was.items() if p.key == o.key), None) for j, o in now.items()
+        }
+        kept = {
+            j: i
+            for j, i in by_key.items()
+            if i is not None and _identity(was[i]) == _identity(now[j])
+        }
+        # Identities that left their old key for another one.
+        free_old = {i: p for i, p in was.items() if i not in kept.values()}
+        moved: dict[int, int] = {}
         for j, o in now.items():
-            msg = f"{node_id}: new option, key {o.key} to {o.goto}"
-            found.append(Change("options", "added", f"{base}[{j}]", msg, None, o.key))
+            if j in kept:
+                continue
+            same = [i for i, p in free_old.items() if _identity(p) == _identity(o)]
+            same = [i for i in same if was[i].key != o.key and i not in moved.values()]
+            if same:
+                i = max(same, key=lambda i: _alike(was[i], o))
+                moved[j] = i
+        for j, i in moved.items():
+            a, b = was[i], now[j]
+            found.append(
+                Change(
+                    "options",
+                    "moved",
+                    f"{base}[{j}]",
+                    f"{node_id}: key {b.key} now goes where key {a.key} went ({b.goto})",
+                    a.key,
+                    b.key,
+                )
+            )
+        used_old = set(kept.values()) | set(moved.values())
+        paired = {**kept, **moved}
+        for j, o in now.items():
+            i = by_key[j]
+            if j in paired or i is None or i in used_old:
+                continue
+            target = f"{o.goto} in {o.language}" if o.language else o.goto
+            found.append(
+                Change(
+                    "options",
+                    "retargeted",
+                    f"{base}[{j}]",
+                    f"{node_id}: key {o.key} now goes to {target} (was {was[i].goto})",
+                    was[i].goto,
+                    o.goto,
+                )
+            )
+            paired[j] = i
+            used_old.add(i)
+        for j, i in paired.items():
+            moves[f"{base}[{i}]"] = f"{base}[{j}]"
+        for j, o in now.items():
+            if j not in paired:
+                msg = f"{node_id}: new option, key {o.key} to {o.goto}"
+                found.append(Change("options", "added", f"{base}[{j}]", msg, None, o.key))
         for i, o in was.items():
-            msg = f"{node_id}: option removed, key {o.key} to {o.goto}"
-            found.append(Change("options", "removed", f"{base}[{i}]", msg, o.key, None))
+            if i not in used_old:
+                msg = f"{node_id}: option removed, key {o.key} to {o.goto}"
+                found.append(Change("options", "removed", f"{base}[{i}]", msg, o.key, None))
     return found
+
+
+def _identity(option: Option) -> tuple[str, str | None]:
+    """What an option is to callers, whatever its key: where it leads, in which language."""
+    return option.goto, option.language
+
+
+def _alike(a: Option, b: Option) -> int:
+    """How many languages' words two options share (to tell apart options that lead alike)."""
+    was, now = a.model_dump().get("say"), b.model_dump().get("say")
+    if isinstance(was, dict) and isinstance(now, dict):
+        return sum(1 for k, v in now.items() if was.get(k) == v)
+    return int(was == now)
 
 
 def _branches(old: Menu, new: Menu) -> list[Change]:
@@ -370,7 +402,7 @@ def _fields(old: Menu, new: Menu, moves: dict[str, str]) -> list[Change]:
 
     def compared(path: str) -> bool:
         parts = path.split(".")
-        if "notes" in parts or path in UNSEEN or path.startswith("defaults.checks."):
+        if "notes" in parts or path in UNSEEN or any(path.startswith(f"{u}.") for u in UNSEEN):
             return False
         item = ITEM.match(path)
         if item is not None and item.group(1) not in matched:

@@ -152,7 +152,14 @@ class _Walker:
     def walk(self) -> list[Route]:
         menu = self.menu
         start = _Here(menu.start, menu.defaults.language, (), (), 0.0, 0, (), None)
-        self.document(self.answers.arrive(menu.start, start.language, REFERENCE_WEEK), start)
+        # What /voice says: a switched-on announcement is heard (whatever its window: the
+        # time is what callers spend while it plays), else the start node.
+        switched_on = [a for a in menu.file.announcements if a.enabled]
+        if switched_on:
+            first = Answer(self.answers.renderer.announcements(switched_on, start.language))
+        else:
+            first = self.answers.arrive(menu.start, start.language, REFERENCE_WEEK)
+        self.document(first, start)
         return self.found
 
     def parsed(self, twiml: str) -> ET.Element:
@@ -240,9 +247,12 @@ class _Walker:
         """Each option of the menu whose prompt this is: the caller presses its key as soon as
         the prompt offering it has been heard."""
         place = self.routes.parse(gather.get("action", ""))
-        node = self.menu.nodes.get(place.node or "")
-        if place.webhook != "menu" or not isinstance(node, MenuNode):
-            return  # announcements' keys: not a route of the menu itself
+        # While announcements play, a key of the start menu is its answer (their own keys
+        # are not routes of the menu itself).
+        announcing = place.webhook == "announcement"
+        node = self.menu.nodes.get(self.menu.start if announcing else place.node or "")
+        if not (place.webhook == "menu" or announcing) or not isinstance(node, MenuNode):
+            return
         attempt = place.number("attempt", 1)
         if attempt > 1:
             return  # after a silence the walk goes on to the fallback; keys are timed once
@@ -265,13 +275,16 @@ class _Walker:
                 steps=(*here.steps, f"press {option.key}"),
                 menus=here.menus + level,
             )
-            answer = self.answers.choose(
-                node.id if hasattr(node, "id") else place.node or "",
-                option.key,
-                "",
-                attempt,
-                here.language,
-            )
+            if announcing:
+                answer, _ = self.answers.announcement(option.key, here.language, REFERENCE_WEEK)
+            else:
+                answer = self.answers.choose(
+                    node.id if hasattr(node, "id") else place.node or "",
+                    option.key,
+                    "",
+                    attempt,
+                    here.language,
+                )
             step = answer.step
             if step is not None and (step.node, step.language) == (here.node, here.language):
                 # The option leads back to this very place (Welsh offered again in Welsh):

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 from ..errors import ApplicationError
 from .control import CallOver, Endless, Fetch, LeaveQueue, QueueStay, new_sid
 from .document import method, text_of
-from .strategy import ON_ENTRY, QueueState
+from .strategy import ON_ENTRY, QueueState, queue_result_of
 from .trace import CallEventKind
 
 DEFAULT_WAIT_URL = "https://s3.amazonaws.com/com.twilio.sounds.music/index.xml"
@@ -98,7 +98,7 @@ class EnqueueVerb:
                 q.queue_time += max(1, round(self.clock - started))
                 q.position = max(1, q.position - 1)
             elif choice in ("answer", "redirected-from-bridged"):
-                result = "bridged" if choice == "answer" else choice
+                result = queue_result_of(choice)
                 # The handler talks with the caller, then hangs up (or transfers them out).
                 self._advance(self.handler_seconds)
             elif choice in ON_ENTRY or choice in ("hangup", "redirected", "bridging-in-process"):

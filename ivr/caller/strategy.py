@@ -26,6 +26,21 @@ ON_ENTRY: frozenset[str] = frozenset({"queue-full", "error", "system-error"})
 """Queue outcomes that happen as the caller arrives: the call is never enqueued."""
 QUEUE_CHOICES: frozenset[str] = frozenset(get_args(QueueChoice))
 
+
+def queue_result_of(choice: str) -> str:
+    """The QueueResult Twilio sends for a queue choice (``answer`` is Twilio's ``bridged``)."""
+    return "bridged" if choice == "answer" else choice
+
+
+def queue_choice_for(result: str) -> str | None:
+    """The queue choice that makes the simulator send QueueResult ``result`` (None: no
+    choice does, e.g. ``leave``, which the caller's own keys cause)."""
+    for choice in QUEUE_CHOICES - {"wait"}:
+        if queue_result_of(choice) == result:
+            return choice
+    return None
+
+
 _KEYS = re.compile(r"^[0-9*#]+$")
 
 

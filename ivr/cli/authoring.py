@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -56,7 +57,16 @@ def diff(files: tuple[str, ...], rev: str | None, fmt: str, as_json: bool) -> No
         compute = lambda: diff_files(*files)  # noqa: E731
     else:
         raise click.UsageError("give OLD and NEW menu files, or --git REV [FILE]")
-    result = compute()
+    try:
+        result = compute()
+    except MenuError as exc:
+        if not as_json:
+            raise  # the group shows it, located, with exit 2
+        # machine-readable even when a file is not a menu
+        problems = [dataclasses.asdict(p) for p in exc.problems]
+        error = {"error": "invalid menu", "file": exc.source, "problems": problems}
+        say(json.dumps(error, indent=2, ensure_ascii=False))
+        sys.exit(2)
     if as_json:
         say(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     elif fmt == "markdown":

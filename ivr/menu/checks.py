@@ -87,9 +87,9 @@ def check(f: MenuFile, node_ids: set[str] | None = None) -> tuple[list[Problem],
     ref("defaults.error_node", f.defaults.error_node)
     for i, target in enumerate(f.defaults.checks.main):
         ref(f"defaults.checks.main[{i}]", target)
-    for lang in f.defaults.checks.budgets:
+    for lang in f.defaults.budgets:
         if lang not in langs:
-            errors.append(Problem(f"defaults.checks.budgets.{lang}", f"unknown language {lang!r}"))
+            errors.append(Problem(f"defaults.budgets.{lang}", f"unknown language {lang!r}"))
     for lang in f.languages:
         if lang == f.defaults.language:
             errors.append(Problem(f"languages.{lang}", "repeats the default language"))

@@ -220,12 +220,21 @@ def _cross_checks(data: Any) -> list[Problem]:
     return errors
 
 
+_MOVED = {
+    "defaults.checks.budget": "defaults.budget",
+    "defaults.checks.budgets": "defaults.budgets",
+}
+"""Fields that have a new place: the error names it."""
+
+
 def _problem(err: Any, locator: _Locator) -> Problem:
     """One of pydantic's errors, in the author's words, located."""
     path = _path(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         msg = "is required"
+    elif err["type"] == "extra_forbidden" and path in _MOVED:
+        msg = f"is not a known field: it is written {_MOVED[path]}"
     elif err["type"] == "extra_forbidden":
         msg = "is not a known field (check the spelling)"
     elif err["type"] == "union_tag_invalid":

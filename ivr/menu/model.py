@@ -161,7 +161,8 @@ class Budget(_Model):
         ge=1,
         le=600,
         description=(
-            "Seconds for the destinations listed in `checks.main`, by the quickest route of "
+            "Seconds for the destinations listed in `defaults.checks.main`, by the quickest "
+            "route of "
             "keys; none: no limit."
         ),
     )
@@ -186,19 +187,7 @@ class Checks(_Model):
         default_factory=list,
         description=(
             "The destinations (queue, transfer or message nodes) most callers want: "
-            "`budget.main` applies to them, `budget.any` to the rest."
-        ),
-    )
-    budget: Budget = Field(
-        default_factory=Budget,
-        description='Listening budgets, e.g. {"main": 30, "any": 60}, for every language.',
-    )
-    budgets: dict[str, Budget] = Field(
-        default_factory=dict,
-        description=(
-            "Per language, budgets that replace `budget` for callers in it, e.g. "
-            '{"cy-GB": {"main": 35, "any": 55}}: the choice of language itself is '
-            "speech those callers hear first."
+            "`defaults.budget.main` applies to them, `defaults.budget.any` to the rest."
         ),
     )
     max_options: int = Field(
@@ -245,7 +234,22 @@ class Defaults(_Model):
         default_factory=Checks,
         description=(
             "Caller-experience limits `ivr validate` warns about: options per menu, menus deep, "
-            "time to speak, listening budgets and the main destinations."
+            "time to speak and the main destinations (the listening budget is `budget`)."
+        ),
+    )
+    budget: Budget = Field(
+        default_factory=Budget,
+        description=(
+            'Listening budgets, e.g. {"main": 30, "any": 60}, for every language: '
+            "`ivr validate` warns about a destination slower to reach."
+        ),
+    )
+    budgets: dict[str, Budget] = Field(
+        default_factory=dict,
+        description=(
+            "Per language, budgets that replace `budget` for callers in it, e.g. "
+            '{"cy-GB": {"main": 35, "any": 55}}: the choice of language itself is '
+            "speech those callers hear first."
         ),
     )
 

@@ -347,13 +347,21 @@ NOT_STORED = CallbackStep("hold", "not-stored", notices=("callback_failed",))
 """The request could not be stored: nothing is promised, and the caller holds on."""
 
 
+CALLBACK_ACCEPT = "1"
+"""The key that takes the callback offer while holding."""
+CALLBACK_OWN_NUMBER = "1"
+"""At the confirmation: call back the number the caller rang from."""
+CALLBACK_OTHER_NUMBER = "2"
+"""At the confirmation: key another number."""
+
+
 def callback(step: str, digits: str, caller: str | None, attempt: int = 1) -> CallbackStep:
     """The decision at one step of the offer: ``offer`` (a key pressed while holding),
     ``confirm`` (1: the caller's own number, 2: another) or ``number`` (a keyed number)."""
     digits = (digits or "").strip()
     own = callback_number(caller)
     if step == "offer":
-        if digits != "1":
+        if digits != CALLBACK_ACCEPT:
             # Silence is the offer timing out: hold on quietly; another key: say so.
             back = ("callback_back_to_queue",) if digits else ()
             return CallbackStep("hold", "declined", notices=back)
@@ -362,9 +370,9 @@ def callback(step: str, digits: str, caller: str | None, attempt: int = 1) -> Ca
             return CallbackStep("enter", "enter")
         return CallbackStep("confirm", "offered", own=own)
     if step == "confirm":
-        if digits == "1" and own is not None:
+        if digits == CALLBACK_OWN_NUMBER and own is not None:
             return CallbackStep("confirmed", "requested", number=own)
-        if digits == "2" or own is None:
+        if digits == CALLBACK_OTHER_NUMBER or own is None:
             return CallbackStep("enter", "enter")
         return CallbackStep("hold", "declined", notices=("callback_back_to_queue",))
     if step == "number":

@@ -29,7 +29,12 @@ DEFAULT_PATH = "tests/calls"
     help="Menu for scripts that name none, and the menu --coverage measures "
     "(default IVR_MENU_FILE, else menus.json).",
 )
-@click.option("-k", "keyword", metavar="EXPR", help="Only scenarios whose file::name match.")
+@click.option(
+    "-k",
+    "keyword",
+    metavar="EXPR",
+    help="Only scenarios whose file::name match: words with and/or/not, or a phrase.",
+)
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop at the first failure.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -86,7 +91,7 @@ def test(
     \b
     Example:
         ivr test
-        ivr test tests/calls/fraud.yaml -k "put through"
+        ivr test tests/calls/cyber.yaml -k "put through"
         ivr test --coverage --fail-under 100
         ivr test --url https://abcd.ngrok-free.app/voice --auth-token "$TWILIO_AUTH_TOKEN"
         ivr test --junit results.xml
@@ -142,6 +147,9 @@ def test(
     def show(result) -> None:
         if not as_json:
             say(output.line(result))
+            if result.status != "failed":  # a failure's notes are in its report
+                for note in result.notes:
+                    say(f"    note: {note}")
             if verbose and result.transcript:
                 say("\n".join(f"    {line}" for line in result.transcript))
 
@@ -155,6 +163,7 @@ def test(
 
         report = measure(menu_file, results)
     if junit_file:
+        Path(junit_file).parent.mkdir(parents=True, exist_ok=True)
         Path(junit_file).write_text(output.junit(results, errors, seconds), encoding="utf-8")
     if as_json:
         say(output.as_json(results, errors, seconds, report.as_dict() if report else None))
@@ -167,6 +176,9 @@ def test(
     if errors:
         sys.exit(2)
     if failed:
+        sys.exit(1)
+    if results and all(r.status == "skipped" for r in results):
+        say("no scenario ran: every one was skipped (see SKIP above)", err=True)
         sys.exit(1)
     if report is not None and fail_under is not None and report.percent < fail_under:
         say(f"coverage {report.percent:.1f}% is under --fail-under {fail_under:g}%", err=True)

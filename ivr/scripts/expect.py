@@ -184,8 +184,12 @@ def check(
         ]
         wanted = _number(expect.transfer)
         if wanted not in {_number(d) for d in dials}:
-            got = f"dialled {', '.join(dials)}" if dials else "no <Dial>"
-            fail("transfer", f"dialled {expect.transfer}", f"{got}; {summary}")
+            if outcome.kind == "dialled":  # the summary names the last number dialled
+                got = f"dialled {', '.join(dials[:-1])}, then " if len(dials) > 1 else ""
+                fail("transfer", f"dialled {expect.transfer}", f"{got}{summary}")
+            else:
+                got = f"dialled {', '.join(dials)}" if dials else "no <Dial>"
+                fail("transfer", f"dialled {expect.transfer}", f"{got}; {summary}")
     if expect.message is not None:
         words, start = last_words(record)
         if normalise(expect.message) not in normalise(words):

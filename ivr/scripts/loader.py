@@ -8,6 +8,7 @@ pydantic's errors are mapped back to the line and column of the value they are a
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,6 +23,7 @@ from ..menu import load_menu
 from .model import SCENARIO_FIELDS, STEP_KINDS, CallFile, Expect, Scenario, Settings
 
 SUFFIXES = (".yaml", ".yml")
+"""Call script file endings, compared lower-cased (``.YAML`` is one too)."""
 CALL_SUFFIXES = (".call.yaml", ".call.yml")
 Loc = tuple[str | int, ...]
 
@@ -50,6 +52,8 @@ class Script:
     """The menu file for the in-process app, resolved against the script's folder."""
     step_lines: tuple[int, ...] = ()
     expect_lines: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """Said with the result, pass or fail: settings of the scenario that were not applied."""
 
     @property
     def id(self) -> str:
@@ -312,11 +316,17 @@ def _scenario(
     def problem(name: str, message: str) -> None:
         problems.append(Problem(path((*loc, name)), message, *tree.at((*loc, name))))
 
+    notes: tuple[str, ...] = ()
     if scenario.url:
-        if scenario.menu:
-            problem("menu", "menu is for the in-process app; this call goes to its url")
-        if scenario.at:
-            problem("at", "at sets the in-process app's clock; a remote app keeps its own time")
+        # The example of issue 13 names url, at and menu together: the call goes to the url,
+        # and the caller is told, once, what did not apply to it.
+        unused = [name for name in ("at", "menu") if getattr(scenario, name)]
+        if unused:
+            notes = (
+                f"{' and '.join(unused)} not applied: {'they are' if len(unused) > 1 else 'it is'}"
+                f" for the in-process app; this call went to {scenario.url}, which keeps its "
+                "own clock and menu",
+            )
         if scenario.expect and scenario.expect.node:
             problem("expect", "expect.node needs the in-process app; this call goes to its url")
     menu, menu_problems = _menu(tree, loc, None if scenario.url else scenario.menu, folder)
@@ -327,7 +337,7 @@ def _scenario(
     if isinstance(data.get("expect"), dict):
         expect_lines = {k: tree.at((*loc, "expect", k))[0] or 0 for k in data["expect"]}
     line = tree.at(loc)[0] or 1
-    script = Script(source, index, name, line, scenario, menu, lines, expect_lines)
+    script = Script(source, index, name, line, scenario, menu, lines, expect_lines, notes)
     return (None if problems else script), problems
 
 
@@ -398,7 +408,8 @@ def load_file(file: str | Path) -> list[Script]:
 
 
 def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Script files under ``paths``: files as given, folders searched for .yaml/.yml files."""
+    """Script files under ``paths``: files as given; in folders, the call scripts
+    (:func:`is_call_script`), hidden folders left out."""
     seen: set[Path] = set()
     for given in paths:
         p = Path(given)
@@ -406,9 +417,9 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
             found = sorted(
                 f
                 for f in p.rglob("*")
-                if f.suffix in SUFFIXES
-                and f.is_file()
+                if f.is_file()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and is_call_script(f)
             )
         else:
             found = [p]
@@ -419,18 +430,46 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
                 yield f
 
 
-def is_call_script(file: Path, root: Path | None = None) -> bool:
-    """The naming rule for collecting scripts without being told (pytest): ``*.call.yaml``,
-    or any ``.yaml``/``.yml`` file in a folder named ``calls`` (or below one)."""
+_SNIFF_LIMIT = 1_000_000
+"""A YAML file larger than this is not taken for a call script unless it is named."""
+_TOP_LEVEL = SCENARIO_FIELDS | {"calls", "$schema"}
+_SCHEMA_NAME = "callscript.schema.json"
+_TEXT_SNIFF = re.compile(r"^(?:steps|calls)\s*:|\$schema\W.*callscript\.schema\.json", re.M)
+
+
+def is_call_script(file: Path) -> bool:
+    """Whether a file found without being named (in a folder ``ivr test`` or pytest walks)
+    is a call script: the one rule for both.
+
+    A ``.yaml``/``.yml`` file (any case) that is named ``*.call.yaml``, or whose top level is
+    a mapping that names the call script schema in ``$schema`` (or in the editor's
+    ``# yaml-language-server: $schema=`` comment), or that has ``steps`` or ``calls`` with no
+    key that is not a call script field (or a misspelling of one, so the typo is reported
+    rather than the file skipped). Other YAML (CI configs, docker-compose files) is left
+    alone; a file that is not YAML at all is taken when it looks like a script, so its
+    error is shown.
+    """
     name = file.name.lower()
+    if not name.endswith(SUFFIXES):
+        return False
     if name.endswith(CALL_SUFFIXES):
         return True
-    if file.suffix.lower() not in SUFFIXES:
+    try:
+        if file.stat().st_size > _SNIFF_LIMIT:
+            return False
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
-    parts = file.parent.parts
-    if root is not None:
-        try:
-            parts = file.parent.resolve().relative_to(root.resolve()).parts
-        except ValueError:
-            parts = file.parent.parts
-    return "calls" in parts
+    if _SCHEMA_NAME in text and re.search(r"\$schema\W.*" + re.escape(_SCHEMA_NAME), text):
+        return True
+    try:
+        data = yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        return _TEXT_SNIFF.search(text) is not None
+    if not isinstance(data, dict) or not ({"steps", "calls"} & data.keys()):
+        return False
+    keys = [str(k) for k in data]
+    return all(k in _TOP_LEVEL or difflib.get_close_matches(k, _TOP_LEVEL, 1) for k in keys)
+
+
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

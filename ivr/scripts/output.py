@@ -51,13 +51,21 @@ _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
 class Selection:
     """pytest-style ``-k``: words matched (case-insensitively) in ``file::name``, with
-    ``and``, ``or``, ``not`` and parentheses."""
+    ``and``, ``or``, ``not`` and parentheses; or a plain phrase (``-k "put through"``), found
+    in the name as written, when the words are not an expression."""
 
     def __init__(self, expression: str) -> None:
         self.tokens = _TOKEN.findall(expression)
+        self.phrase: str | None = None
         if not self.tokens:
             raise ValueError("-k needs a word to select by")
-        self._check()
+        try:
+            self._check()
+        except ValueError:
+            words = [t.lower() for t in self.tokens]
+            if any(w in ("and", "or", "not", "(", ")") for w in words):
+                raise
+            self.phrase = " ".join(words)
 
     def _check(self) -> None:
         self.pos = 0
@@ -66,6 +74,8 @@ class Selection:
             raise ValueError(f"-k: unexpected {self.tokens[self.pos]!r}")
 
     def __call__(self, text: str) -> bool:
+        if self.phrase is not None:
+            return self.phrase in " ".join(text.lower().split())
         self.pos = 0
         return self._or(text.lower())
 

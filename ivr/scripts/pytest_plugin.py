@@ -1,9 +1,9 @@
 """pytest plugin: every scenario of a call script is a test item (entry point ``pytest11``).
 
-Which YAML files are call scripts: any ``*.call.yaml`` / ``*.call.yml``, any ``.yaml``/``.yml``
-file in a folder named ``calls`` (or below one), and any YAML file named on the command line.
-Other YAML files are left alone. Failures read as ``ivr test`` prints them; ``-k``, ``-x`` and
-``--junitxml`` are pytest's own.
+Which YAML files are call scripts: those :func:`ivr.scripts.loader.is_call_script` recognises
+by their content (the rule ``ivr test`` uses for folders), and any YAML file named on the
+command line. Other YAML files are left alone. Failures read as ``ivr test`` prints them;
+``-k``, ``-x`` and ``--junitxml`` are pytest's own.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix.lower() not in SUFFIXES:
         return None
     config = parent.config
-    if is_call_script(file_path, config.rootpath) or _named(config, file_path):
+    if _named(config, file_path) or is_call_script(file_path):
         return CallScriptFile.from_parent(parent, path=file_path)
     return None
 

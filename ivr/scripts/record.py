@@ -32,28 +32,30 @@ from ..menu import (
     load_menu,
 )
 from ..menu.hours import is_open
+from ..menu.routing import CALLBACK_ACCEPT, CALLBACK_OWN_NUMBER
+from ..numbers import CALLBACK_EXAMPLE
 from .model import SCHEMA_FILE
+from .simulator import queue_word
 
 DEFAULT_TO = "+441632960101"  # the simulator's default number called
 MODELINE = "# yaml-language-server: $schema={schema}\n"
-_QUEUE_WORDS = {"bridged": "answer", "hangup": "hangup", "queue-full": "full", "error": "error"}
 
 
-def _dump(data: Any, header: str, schema: str) -> str:
+def _dump(data: Any, header: str, schema: str | None) -> str:
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    return MODELINE.format(schema=schema) + header + body
+    return (MODELINE.format(schema=schema) if schema else "") + header + body
 
 
-def _schema_for(file: Path) -> str:
-    """Where callscript.schema.json is seen from ``file``'s folder (relative when possible)."""
-    here = Path.cwd() / SCHEMA_FILE
-    if not here.exists():
-        return SCHEMA_FILE
-    try:
-        folder = file.resolve().parent
-        return str(Path(*[".."] * len(folder.relative_to(Path.cwd().resolve()).parts), SCHEMA_FILE))
-    except ValueError:
-        return str(here)
+def _schema_for(file: Path) -> str | None:
+    """Where callscript.schema.json is seen from ``file``'s folder: the one in the working
+    directory, else in the file's folder or one above it; None (no modeline) when there is
+    none, rather than a path to a file that does not exist."""
+    folder = file.resolve().parent
+    candidates = [Path.cwd().resolve(), folder, *folder.parents]
+    found = next((c / SCHEMA_FILE for c in candidates if (c / SCHEMA_FILE).is_file()), None)
+    if found is None:
+        return None
+    return Path(os.path.relpath(found, folder)).as_posix()
 
 
 # -- a call as it happened ---------------------------------------------------------------------
@@ -86,7 +88,7 @@ def script_from_record(
             scenario["at"] = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     results = [e.result for e in record.of_kind(CallEventKind.QUEUE_RESULT)]
     if results:
-        queue = [_QUEUE_WORDS.get(r or "", "answer") for r in results]
+        queue = [queue_word(r or "") or "answer" for r in results]
         scenario["queue"] = queue[0] if len(set(queue)) == 1 else queue
         waits = [0]
         for event in record.of_kind(CallEventKind.ENQUEUE, CallEventKind.QUEUE_WAIT):
@@ -193,6 +195,7 @@ def script_text(scenario: dict[str, Any], file: str | Path | None = None) -> str
 def write_record(file: str | Path, scenario: dict[str, Any]) -> Path:
     """Write a recorded scenario as a call script."""
     path = Path(file)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(script_text(scenario, path), encoding="utf-8")
     return path
 
@@ -200,6 +203,22 @@ def write_record(file: str | Path, scenario: dict[str, Any]) -> Path:
 # -- a starting suite ----------------------------------------------------------------------------
 
 _CONDITIONS = {"(queue full)": "full", "(queue error)": "error"}
+LEAVES_QUEUE = "(leaves queue)"
+CALLBACK_WAITS = 5
+"""Hold documents a generated callback script allows: the offer, the confirmation, and room."""
+
+
+def _callback_settings(node: QueueNode) -> dict[str, Any]:
+    """A call that is offered the callback: from a number the offer accepts, with a place in
+    line and an average wait at the offer's thresholds."""
+    offer = node.callback
+    assert offer is not None
+    found: dict[str, Any] = {"from": CALLBACK_EXAMPLE, "waits": CALLBACK_WAITS}
+    if offer.after_position is not None:
+        found["queue_position"] = offer.after_position
+    if offer.after_wait is not None:
+        found["average_wait"] = offer.after_wait
+    return found
 
 
 def _best_routes(menu: Menu) -> list[Route]:
@@ -243,6 +262,7 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
     queue: list[str] = []
     dial: list[str] = []
     hours: list[tuple[HoursNode, bool]] = []
+    settings_: dict[str, Any] = {}
     for node_id in route.nodes:
         node = menu.node(node_id)
         last = node_id == route.destination
@@ -256,6 +276,11 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
             hours.append((node, keys.pop(0) == "(open)"))
         elif isinstance(node, QueueNode) and not last:
             condition = keys.pop(0)
+            if condition == LEAVES_QUEUE and node.callback is not None:
+                # Held long enough to be offered a call back, on the number called from.
+                settings_ |= _callback_settings(node)
+                steps += [{"press": CALLBACK_ACCEPT}, {"press": CALLBACK_OWN_NUMBER}]
+                continue
             if condition not in _CONDITIONS:
                 return None
             queue.append(_CONDITIONS[condition])
@@ -264,6 +289,7 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
             dial.append("busy")
     destination = menu.node(route.destination)
     scenario: dict[str, Any] = {"name": f"{route.label}: {' '.join(route.keys)} ({route.language})"}
+    scenario |= settings_
     moment = _moment(menu, hours)
     if hours and moment is None:
         return None
@@ -277,6 +303,8 @@ def scenario_for_route(menu: Menu, route: Route) -> dict[str, Any] | None:
         scenario["dial"] = dial
     scenario["steps"] = steps
     expect: dict[str, Any] = {}
+    if LEAVES_QUEUE in route.keys:
+        expect["queue_result"] = "leave"  # the caller left the queue for the call back
     if isinstance(destination, QueueNode):
         expect["queue"] = destination.queue
     elif isinstance(destination, TransferNode):

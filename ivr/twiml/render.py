@@ -10,6 +10,7 @@ is a dictionary look-up. One hold document (:meth:`Renderer.hold`), one last res
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
@@ -117,7 +118,17 @@ class Renderer:
             kwargs["loop"] = loop
         parent.say(text, **kwargs)
 
-    def _body(self, r: VoiceResponse, node_id: str, language: str, attempt: int) -> None:
+    def _body(
+        self,
+        r: VoiceResponse,
+        node_id: str,
+        language: str,
+        attempt: int,
+        prompt: bool = True,
+        after_prompt: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """A node's verbs. For a menu, ``prompt=False`` leaves its prompt out (already said),
+        and ``after_prompt`` are (words, language) said between its prompt and its options."""
         menu = self.menu
         node = menu.node(node_id)
         say = self._say
@@ -139,8 +150,10 @@ class Renderer:
                 finish_on_key="",
                 **extra,
             )
-            if node.prompt is not None:
+            if node.prompt is not None and prompt:
                 say(gather, menu.text(node.prompt, language), language)
+            for words, spoken in after_prompt:
+                say(gather, words, spoken)
             for option in menu.offered(node, language):
                 # A language choice is offered in its own language: "Am Gymraeg, pwyswch 9".
                 spoken = option.language or language
@@ -232,15 +245,23 @@ class Renderer:
     # -- the start of a call ---------------------------------------------------------------
 
     def announcements(self, active: list[Announcement], language: str) -> str:
-        """The start of a call while announcements are on: each in every language, then start.
+        """The start of a call while announcements are on: the start menu's prompt (the 999
+        warning stays first), each announcement in every language, then the start menu.
 
         They come before any language choice, so each is said in every language of the menu,
-        the default first, as bilingual services do. A key offered by one of them is listened
-        for while they play and for a moment after.
+        the default first, as bilingual services do. Without a key, they are said inside the
+        start menu, after its prompt, so its keys work throughout. A key offered by one of them
+        is listened for while the prompt and they play and for a moment after (a key of the
+        start menu pressed then is its answer); then come the start menu's options.
         """
         menu = self.menu
         r = VoiceResponse()
+        start = menu.node(menu.start)
+        words = [(menu.text(a.say, lang), lang) for a in active for lang in menu.languages]
         keyed = [a for a in active if a.key is not None]
+        if isinstance(start, MenuNode) and not keyed:
+            self._body(r, menu.start, language, 1, after_prompt=words)
+            return str(r)
         parent: VoiceResponse | Gather = r
         if keyed:
             parent = Gather(
@@ -251,12 +272,14 @@ class Renderer:
                 timeout=2,
                 finish_on_key="",
             )
-        for a in active:
-            for lang in menu.languages:
-                self._say(parent, menu.text(a.say, lang), lang)
+        prompt = start.prompt if isinstance(start, MenuNode) else None
+        if prompt is not None:
+            self._say(parent, menu.text(prompt, language), language)
+        for text, lang in words:
+            self._say(parent, text, lang)
         if keyed:
             r.append(parent)
-        self._body(r, menu.start, language, 1)
+        self._body(r, menu.start, language, 1, prompt=prompt is None)
         return str(r)
 
     # -- faults ----------------------------------------------------------------------------
