@@ -129,7 +129,8 @@ def create_app(
     from . import handler, voice
 
     roster = QueueRoster()
-    chain.append(roster)
+    if app.config["IVR_HANDLER_NUMBERS"] or app.config["IVR_HANDLER_PIN"]:
+        chain.append(roster)  # only a handler line that can let someone in reads it
     trail = None
     if app.config["IVR_PHONE"]:
         from ..softphone import NodeTrail, Sessions

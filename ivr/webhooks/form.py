@@ -27,10 +27,12 @@ def ivr() -> IVR:
     return current_app.extensions["ivr"]
 
 
-def served() -> Served:
+def served(args: Mapping[str, str] | None = None) -> Served:
     """The menu this call is on, and its renderer: the draft when the call's URLs say
-    ``menu=draft`` (a test caller's call), else the published menu."""
-    return current_app.extensions["ivr"].menus.for_call(param(request.args, "menu"))
+    ``menu=draft`` (a test caller's call), else the published menu. ``args``: the request's
+    query when the view already holds it."""
+    query = request.args if args is None else args
+    return current_app.extensions["ivr"].menus.for_call(param(query, "menu"))
 
 
 def now() -> dt.datetime:
@@ -70,6 +72,8 @@ def caller() -> str | None:
     return param(request.form, "From") or None
 
 
-def record(kind: Kind, **fields: Any) -> None:
-    """Record one event of this request's call on the app's recorder chain."""
-    current_app.extensions["ivr"].recorder.record(Event(call_sid(), kind, **fields))
+def record(kind: Kind, call: str | None = None, **fields: Any) -> None:
+    """Record one event of this request's call on the app's recorder chain (``call``: its
+    CallSid, when the view already read it)."""
+    sid = call_sid() if call is None else call
+    current_app.extensions["ivr"].recorder.record(Event(sid, kind, **fields))

@@ -8,7 +8,7 @@ the renderer made of it. Where a caller goes next is never decided here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
@@ -28,9 +28,10 @@ log = logging.getLogger("ivr.voice")
 bp = Blueprint("voice", __name__)
 
 
-def language(menu: Menu) -> str:
-    """The caller's language, from the URL (``lang``); the menu's default when absent."""
-    return menu.language(param(request.args, "lang") or None)
+def language(menu: Menu, args: Mapping[str, str] | None = None) -> str:
+    """The caller's language, from the URL (``lang``); the menu's default when absent.
+    ``args``: the request's query when the view already holds it (each ``request`` costs)."""
+    return menu.language(param(request.args if args is None else args, "lang") or None)
 
 
 def speech_confidence(raw: str) -> float | None:
@@ -118,13 +119,14 @@ def node(node_id: str) -> Response:
 @require_twilio_signature
 def choose(node_id: str) -> Response:
     """A caller answered a menu: a key, words, or silence (Twilio's fall-through)."""
-    s = served()
-    lang = language(s.menu)
+    args, form = request.args, request.form  # once: the hot path of every menu answer
+    s = served(args)
+    lang = language(s.menu, args)
     if not isinstance(s.menu.nodes.get(node_id), MenuNode):
         return moved(s, node_id, lang)
-    attempt = int_param(request.args, "attempt", 1, 1, 10)
-    digits = param(request.form, "Digits")[:32]
-    speech = param(request.form, "SpeechResult")[:500]
+    attempt = int_param(args, "attempt", 1, 1, 10)
+    digits = param(form, "Digits")[:32]
+    speech = param(form, "SpeechResult")[:500]
     answer = s.answers.choose(node_id, digits, speech, attempt, lang)
     step = answer.step
     assert step is not None
@@ -134,9 +136,10 @@ def choose(node_id: str) -> Response:
         # Twilio's own recogniser confidence is the caller's; our phrase match is kept beside it.
         detail["match"] = step.confidence
         detail["speech"] = speech  # kept only with IVR_STORE_SPEECH; never logged
-        confidence = speech_confidence(param(request.form, "Confidence")) or confidence
+        confidence = speech_confidence(param(form, "Confidence")) or confidence
     record(
         Kind.CHOICE,
+        call=param(form, "CallSid")[:64],
         node=node_id,
         language=step.language,
         key=step.key,
