@@ -86,6 +86,25 @@ def test_a_draft_that_fails_strict_is_not_published(files) -> None:
     assert live.read_bytes() == before
 
 
+def test_accept_warnings_publishes_a_draft_with_warnings_but_never_one_with_errors(files):
+    """An incident announcement can put routes over their listening budget: the author can
+    still publish it, seeing the warnings, but a draft with errors never goes live."""
+    live, draft = files
+    data = draft_menu()
+    data["defaults"]["repeat_key"] = None  # a warning: no repeat key
+    draft.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    result = publish(live, str(draft), "--yes", "--accept-warnings")
+    assert result.exit_code == 0, result.output
+    assert "validate: passed" in result.output
+    assert "warning: nodes.main (line " in result.output
+    assert live.read_bytes() == draft.read_bytes()
+    before = live.read_bytes()
+    draft.write_text('{"start": "nowhere"', encoding="utf-8")
+    result = publish(live, str(draft), "--yes", "--accept-warnings")
+    assert result.exit_code == 1 and "error: (top level) (line 1" in result.output
+    assert live.read_bytes() == before
+
+
 def test_it_will_not_publish_without_asking(files) -> None:
     live, draft = files
     before = live.read_bytes()

@@ -97,22 +97,30 @@ def diff(files: tuple[str, ...], rev: str | None, fmt: str, as_json: bool) -> No
     show_default=True,
     help="Call scripts to run against the draft, when the folder exists.",
 )
+@click.option(
+    "--accept-warnings",
+    is_flag=True,
+    help="Publish a draft with caller-experience warnings (listed) but no errors: e.g. an "
+    "incident announcement that puts routes over their listening budget.",
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def publish(
     draft: str | None,
     published: str | None,
     rollback: bool,
     scripts_folder: str,
+    accept_warnings: bool,
     yes: bool,
 ) -> None:
     """Check the draft menu, show what changes for callers, and put it live.
 
-    DRAFT defaults to IVR_DRAFT_MENU_FILE. The draft must pass `ivr validate --strict` and
-    the call scripts (when there are any); then `ivr diff` shows what callers will notice,
-    and after you confirm, the live file is replaced in one step (the running app picks it
-    up on its next reload). The file it replaced is kept as menus.previous.json for
-    `ivr publish --rollback`. Asks for confirmation unless --yes, and refuses when it cannot
-    ask (no terminal).
+    DRAFT defaults to IVR_DRAFT_MENU_FILE. The draft must pass `ivr validate --strict`
+    (or, with --accept-warnings, plain `ivr validate`: an incident announcement may put routes
+    over their budget) and the call scripts, when there are any; then `ivr diff` shows what
+    callers will notice, and after you confirm, the live file is replaced in one step (the
+    running app picks it up on its next reload). The file it replaced is kept as
+    menus.previous.json for `ivr publish --rollback`. Asks for confirmation unless --yes,
+    and refuses when it cannot ask (no terminal).
 
     \b
     Example:
@@ -154,7 +162,7 @@ def publish(
     data, text = read_menu_bytes(draft_path)
     failed = False
     for verdict in (
-        publishing.check_strict(text, str(draft_path)),
+        publishing.check_strict(text, str(draft_path), accept_warnings),
         publishing.check_call_scripts(draft_path, scripts_folder),
     ):
         if verdict.skipped:
