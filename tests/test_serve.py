@@ -328,3 +328,54 @@ def test_serve_chooses_the_worker_class(monkeypatch):
     assert result.exit_code == 0, result.output
     assert (seen["worker_class"], seen["threads"]) == ("gthread", 4)
     assert "2 workers x 4 threads (gthread)" in result.output
+
+
+def test_ivr_run_stopped_with_sigterm_writes_what_is_waiting(tmp_path: Path):
+    """``ivr run`` stopped by SIGTERM (systemd, docker stop) closes the journey log as Ctrl-C
+    does: the call is in the database, and nothing is left for the next command to replay."""
+    port = _free_port()
+    env = os.environ | {
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_MENU_FILE": str(MENU),
+        "IVR_ALLOW_UNSIGNED": "",
+        "PUBLIC_BASE_URL": "",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+        "IVR_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    command = [sys.executable, "-m", "ivr", "run", "--port", str(port)]
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    sid = "CA" + "5" * 32
+    try:
+        url = f"http://127.0.0.1:{port}/voice"
+        form = {"CallSid": sid, "From": "+447700900123", "To": "+441632960101"}
+        signature = RequestValidator(TOKEN).compute_signature(url, form)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = requests.post(
+                    url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5
+                )
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert answer.status_code == 200
+    finally:
+        proc.terminate()  # SIGTERM
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    assert b"Traceback" not in err, err.decode(errors="replace")
+    after = subprocess.run(
+        [sys.executable, "-m", "ivr", "journey", sid],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert after.returncode == 0, after.stderr
+    assert "replayed" not in after.stderr, after.stderr
+    assert "call-start" in after.stdout, after.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 
 import click
 
@@ -69,7 +70,14 @@ def run(host: str | None, port: int | None, allow_unsigned: bool, debug: bool) -
             f"Softphone in the browser: http://{host}:{port}/phone?token=$IVR_PHONE_TOKEN\n"
             "  (the token once; the page swaps it for a cookie)\n"
         )
+    # SIGTERM (systemd, docker stop, kill) ends the process the way Ctrl-C does, so the journey
+    # log's atexit close writes what is waiting instead of leaving it to the next replay.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app.run(host=host, port=port, debug=debug)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command()
