@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from journey_support import BACKENDS, backend_for
 
 from ivr import create_app
+from ivr.caller.trace import CallEventKind
 from ivr.cli import cli
 
 CALLER = "+447400123456"
@@ -157,6 +158,19 @@ def test_the_callback_offer_with_the_callers_own_number(app):
     assert ("callback-offer", "offered") in kinds
     assert ("callback", "requested") in kinds
     assert kinds[-1] == ("queue-result", "leave")
+
+
+def test_a_callback_keeps_the_place_in_line_the_caller_confirmed_at(app):
+    """Offered at 12th, the caller has moved up to 9th by the time they confirm (Twilio sends
+    the queue's parameters while they are still queued): the request says 9th."""
+    phone = Phone(app.test_client(), "CAcb9")
+    phone.post("/voice")
+    phone.post("/menu/main", Digits="1")
+    busy = phone.post("/queue/handlers/wait?cycle=1", QueuePosition="12", AvgQueueTime="900")
+    confirm = phone.post(action(busy), Digits="1", QueuePosition="10")
+    phone.post(action(confirm), Digits="1", QueuePosition="9")
+    (cb,) = app.extensions["ivr"].journey.pending_callbacks()
+    assert (cb.call_sid, cb.position, cb.wait) == ("CAcb9", 9, 900)
 
 
 def test_the_callback_offer_with_a_keyed_number(app):
@@ -462,7 +476,11 @@ def test_a_simulated_caller_takes_the_callback_offer(app):
     assert record.outcome.heard[-1] == "Goodbye."
     log = app.extensions["ivr"].journey
     (cb,) = log.pending_callbacks()
-    assert (cb.number, cb.queue, cb.position) == (CALLER, "call-handlers", 12)
+    # Where the caller was in line when they confirmed: what Twilio (the simulator) said then.
+    requests = [e for e in record.events if e.kind == CallEventKind.REQUEST]
+    confirmed = [e for e in requests if "/callback/" in e.url][-1]
+    assert (cb.number, cb.queue) == (CALLER, "call-handlers")
+    assert cb.position == int(confirmed.params["QueuePosition"]) < 12
     kinds = [e.kind for e in log.journey(cb.call_sid)]
     assert kinds[:3] == ["call-start", "choice", "queue-wait"]
     assert "callback" in kinds and kinds[-1] == "queue-result"

@@ -189,7 +189,11 @@ def queue_callback(node_id: str, step: str) -> Response:
     lang = language(s.menu)
     journey = ivr().journey
     cycle = int_param(request.args, "cycle", 0, 0, 1_000_000)
-    position = int_param(request.args, "position", 0, 0, 100_000)
+    # The caller's place in line now, when Twilio says it (the caller is still queued), else
+    # the one the offer was made at: a request keeps where the caller was when they confirmed.
+    position = int_param(request.form, "QueuePosition", 0, 0, 100_000) or int_param(
+        request.args, "position", 0, 0, 100_000
+    )
     wait = int_param(request.args, "wait", 0, 0, 10_000_000)
     attempt = int_param(request.args, "attempt", 1, 1, 10)
     node = s.menu.nodes.get(node_id)
