@@ -9,7 +9,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
-from ivr.account.provision import signed_test_request, voice_params
+from ivr.account.findings import signed_test_request, voice_params
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = str(ROOT / "menus.json")

@@ -14,12 +14,9 @@ from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 from twilio_fake import ACCOUNT_SID, API, AUTH_TOKEN, Call, FakeTwilio, client_for
 
-from ivr.account.provision import (
-    TEST_CALL_SID,
-    TwilioAccount,
-    client_from_settings,
-    signed_test_request,
-)
+from ivr.account import findings
+from ivr.account.findings import TEST_CALL_SID, signed_test_request
+from ivr.account.provision import TwilioAccount, client_from_settings
 from ivr.cli.twilio import twilio
 from ivr.errors import (
     BadCredentials,
@@ -439,13 +436,11 @@ def test_signed_test_request_failures(kwargs, detail):
 
 
 def test_a_slow_answer_is_a_warning():
-    from ivr.account import provision
-
     ticks = iter([100.0, 107.5])
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, f"{BASE}/voice", body=TWIML, content_type="text/xml")
         trip = signed_test_request(f"{BASE}/voice", AUTH_TOKEN, NUMBER, clock=lambda: next(ticks))
-    finding = provision._round_trip_finding(trip)
+    finding = findings.round_trip_finding(trip)
     assert finding.level == "warning"
     assert "in 7.5 s: Twilio waits 15 s in all" in finding.message
 
