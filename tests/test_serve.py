@@ -131,6 +131,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _signed_post_when_up(
+    proc: subprocess.Popen, url: str, form: dict[str, str], seconds: float = 20
+) -> requests.Response:
+    """POST a signed request to a server that is starting, retrying until it listens."""
+    signature = RequestValidator(TOKEN).compute_signature(url, form)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return requests.post(
+                url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5
+            )
+        except (requests.ConnectionError, requests.Timeout):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
     port = _free_port()
     env = os.environ | {
@@ -151,18 +168,7 @@ def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
     try:
         url = f"http://127.0.0.1:{port}/voice"
         form = {"CallSid": "CA" + "0" * 32, "From": "+447700900123", "To": "+441632960101"}
-        signature = RequestValidator(TOKEN).compute_signature(url, form)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                answer = requests.post(
-                    url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5
-                )
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        answer = _signed_post_when_up(proc, url, form)
         assert answer.status_code == 200
         assert answer.headers["Content-Type"].startswith("text/xml")
         assert b"<Response>" in answer.content
@@ -350,19 +356,7 @@ def test_ivr_run_stopped_with_sigterm_writes_what_is_waiting(tmp_path: Path):
     try:
         url = f"http://127.0.0.1:{port}/voice"
         form = {"CallSid": sid, "From": "+447700900123", "To": "+441632960101"}
-        signature = RequestValidator(TOKEN).compute_signature(url, form)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                answer = requests.post(
-                    url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5
-                )
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        assert answer.status_code == 200
+        assert _signed_post_when_up(proc, url, form).status_code == 200
     finally:
         proc.terminate()  # SIGTERM
         _, err = proc.communicate(timeout=30)
