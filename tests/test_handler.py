@@ -373,24 +373,29 @@ def test_the_simulator_plays_the_handler_side(app, fake):
     )
 
 
+def shared_log_worker(fake, tmp_path):
+    """One worker of several: its own app, the journey log they all share."""
+    return create_app(
+        {
+            "TESTING": True,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PUBLIC_BASE_URL": BASE,
+            "IVR_MENU_FILE": str(MENU),
+            "IVR_HANDLER_NUMBERS": HANDLER,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+            "IVR_NOW": OFFICE_HOURS,
+        },
+        twilio_account=TwilioAccount(client_for(fake)),
+    )
+
+
 def test_the_whisper_reads_the_journey_log_for_a_call_another_worker_served(fake, tmp_path):
     """Two workers share the journey log; the handler's worker never saw the caller."""
 
-    def worker():
-        return create_app(
-            {
-                "TESTING": True,
-                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                "PUBLIC_BASE_URL": BASE,
-                "IVR_MENU_FILE": str(MENU),
-                "IVR_HANDLER_NUMBERS": HANDLER,
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
-                "IVR_NOW": OFFICE_HOURS,
-            },
-            twilio_account=TwilioAccount(client_for(fake)),
-        )
-
-    caller_worker, handler_worker = worker(), worker()
+    caller_worker, handler_worker = (
+        shared_log_worker(fake, tmp_path),
+        shared_log_worker(fake, tmp_path),
+    )
     caller_sid = "CA" + "7" * 32
     caller = Twilio(caller_worker, caller_sid, "+447700900555")
     root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
@@ -411,21 +416,7 @@ def test_the_whisper_prefers_the_journey_log_to_a_worker_that_saw_only_the_hold(
     """One call across two workers: the choices on one, the hold on the handler's. The
     handler's worker knows the queue node only; the shared journey log knows the choices."""
 
-    def worker():
-        return create_app(
-            {
-                "TESTING": True,
-                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                "PUBLIC_BASE_URL": BASE,
-                "IVR_MENU_FILE": str(MENU),
-                "IVR_HANDLER_NUMBERS": HANDLER,
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
-                "IVR_NOW": OFFICE_HOURS,
-            },
-            twilio_account=TwilioAccount(client_for(fake)),
-        )
-
-    choosing, holding = worker(), worker()
+    choosing, holding = shared_log_worker(fake, tmp_path), shared_log_worker(fake, tmp_path)
     caller_sid = "CA" + "6" * 32
     caller = Twilio(choosing, caller_sid, "+447700900555")
     root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
