@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -146,27 +147,34 @@ def test_two_workers_share_one_count(store_factory):
     assert not one.locked(B, T0 + LIMIT) and not two.locked(B, T0 + LIMIT)
 
 
-def test_simultaneous_wrong_pins_lock_out_once(store_factory):
-    """Workers racing: the failure that reaches the limit is known exactly, so one lockout."""
-    workers = [store_factory() for _ in range(4)]
-    results: list[bool] = []
+def race(workers: list[PinAttempts], each: Callable[[PinAttempts, int], Any]) -> list[Any]:
+    """Every worker on its own thread, started together, calls ``each(store, n)`` for n in
+    0..5; the results, in the order they came back (an exception in a thread fails the test)."""
+    results: list[Any] = []
     errors: list[BaseException] = []
     start = threading.Barrier(len(workers))
 
-    def guess(store: PinAttempts) -> None:
+    def run(store: PinAttempts) -> None:
         try:
             start.wait()
             for n in range(6):
-                results.append(store.failed(A, T0 + n))
+                results.append(each(store, n))
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=guess, args=(w,)) for w in workers]
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert errors == []
+    return results
+
+
+def test_simultaneous_wrong_pins_lock_out_once(store_factory):
+    """Workers racing: the failure that reaches the limit is known exactly, so one lockout."""
+    workers = [store_factory() for _ in range(4)]
+    results = race(workers, lambda store, n: store.failed(A, T0 + n))
     assert len(results) == 24
     assert results.count(True) == 1
 
@@ -175,24 +183,7 @@ def test_simultaneous_tries_are_counted_before_they_are_compared(store_factory):
     """Many calls keying a PIN at once: each try is counted before its PIN is compared, so
     exactly LIMIT of them are let through to the comparison, however they race."""
     workers = [store_factory() for _ in range(4)]
-    tries: list[int] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(workers))
-
-    def guess(store: PinAttempts) -> None:
-        try:
-            start.wait()
-            for _ in range(6):
-                tries.append(store.attempt(A, T0))
-        except BaseException as exc:  # reported below, not lost in the thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guess, args=(w,)) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
+    tries = race(workers, lambda store, n: store.attempt(A, T0))
     assert sorted(n for n in tries if n) == list(range(1, LIMIT + 1))
     assert tries.count(0) == 24 - LIMIT  # refused uncompared: locked out
     assert workers[0].locked(A, T0) and not workers[0].locked(B, T0)
