@@ -173,6 +173,38 @@ def test_a_callback_keeps_the_place_in_line_the_caller_confirmed_at(app):
     assert (cb.call_sid, cb.position, cb.wait) == ("CAcb9", 9, 900)
 
 
+@pytest.mark.parametrize(
+    ("position", "avg_wait", "offered"),
+    [
+        ("1", "600", True),  # the wait alone: after_wait is 600 seconds (Twilio's AvgQueueTime)
+        ("1", "599", False),
+        ("5", "0", True),  # the place in line alone
+        ("4", "0", False),
+    ],
+)
+def test_the_callback_offer_on_either_the_wait_or_the_place_in_line(
+    app, position, avg_wait, offered
+):
+    phone = Phone(app.test_client(), "CAcbw" + position + avg_wait)
+    phone.post("/voice")
+    phone.post("/menu/main", Digits="1")
+    hold = phone.post("/queue/handlers/wait", QueuePosition=position, AvgQueueTime=avg_wait)
+    assert (hold.find("Gather") is not None) is offered
+    assert ("press 1" in said(hold)) is offered
+
+
+def test_a_callback_step_for_a_queue_node_gone_from_the_menu_keeps_the_caller_holding(app):
+    """The menu was edited while the caller heard the offer: no apology, no error, nothing
+    stored; the caller keeps holding in Twilio's queue."""
+    phone = Phone(app.test_client(), "CAcbgone")
+    phone.post("/voice")
+    root = phone.post("/queue/removed_queue/callback/confirm?cycle=2", Digits="1")
+    assert [el.tag for el in root] and root.find("Leave") is None
+    assert root.find("Enqueue") is None and root.find("Hangup") is None
+    assert "technical problem" not in said(root).lower()
+    assert app.extensions["ivr"].journey.pending_callbacks() == []
+
+
 def test_the_callback_offer_with_a_keyed_number(app):
     phone = Phone(app.test_client(), "CAcb2")
     busy = phone.post("/queue/handlers/wait", QueuePosition="9", AvgQueueTime="60")
