@@ -21,40 +21,48 @@ from typing import Any
 LOGGER = "ivr"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: each can
-# break a line, or move the cursor of a terminal reading the log.
-# An ANSI colour (SGR) sequence only colours text: it cannot start a line or move the cursor,
-# and Werkzeug's development server colours its access lines with them, so they are kept.
-CONTROL = re.compile("\x1b\\[[0-9;]*m|[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 control characters (ESC included), DEL, and the Unicode line and paragraph
+# separators: each can break a line, or move, hide or recolour what a terminal shows.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Werkzeug's development server colours a whole access-line argument: one colour (SGR)
+# sequence first and the reset last. In its records (only), those two are the logger's own and
+# are kept; anything inside, which comes from the request, is escaped like any other text.
+STYLED = re.compile("(\x1b\\[[0-9;]*m)(.*)(\x1b\\[0m)", re.S)
 # Arguments of these types print no control characters, whatever their value.
 SAFE = (int, float, bool, type(None))
 
 
 def _escape_one(match: re.Match[str]) -> str:
     char = match.group()
-    if len(char) > 1:
-        return char  # a colour sequence
     code = ord(char)
     return NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
-def escape(text: str) -> str:
-    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``)."""
-    return CONTROL.sub(_escape_one, text) if CONTROL.search(text) else text
+def escape(text: str, styled: bool = False) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``);
+    ``styled``: but for a colour that wraps the whole text (Werkzeug's access lines)."""
+    if not CONTROL.search(text):
+        return text
+    styled = styled and STYLED.fullmatch(text)
+    if styled:
+        start, inside, reset = styled.groups()
+        return start + CONTROL.sub(_escape_one, inside) + reset
+    return CONTROL.sub(_escape_one, text)
 
 
 class Escaped:
     """A log argument that formats as its value with control characters escaped, for ``%s``
     and ``%r`` alike."""
 
-    __slots__ = ("value",)
+    __slots__ = ("styled", "value")
 
-    def __init__(self, value: object) -> None:
+    def __init__(self, value: object, styled: bool = False) -> None:
         self.value = value
+        self.styled = styled
 
     def __str__(self) -> str:
-        return escape(str(self.value))
+        return escape(str(self.value), self.styled)
 
     def __repr__(self) -> str:
         return escape(repr(self.value))
@@ -70,11 +78,12 @@ class EscapeControl(logging.Filter):
             text = _TRACEBACKS.formatException(record.exc_info)
             record.exc_text = "\n".join("  " + escape(line) for line in text.splitlines())
         args = record.args
+        styled = record.name == "werkzeug"
         if args:
             if isinstance(args, dict):
-                record.args = {k: _wrap(v) for k, v in args.items()}
+                record.args = {k: _wrap(v, styled) for k, v in args.items()}
             else:
-                record.args = tuple(_wrap(a) for a in args)
+                record.args = tuple(_wrap(a, styled) for a in args)
         elif isinstance(record.msg, str):
             record.msg = escape(record.msg)
         else:
@@ -85,12 +94,12 @@ class EscapeControl(logging.Filter):
 _TRACEBACKS = logging.Formatter()
 
 
-def _wrap(value: object) -> object:
+def _wrap(value: object, styled: bool = False) -> object:
     if isinstance(value, SAFE) or isinstance(value, Escaped):
         return value
     if isinstance(value, str) and not CONTROL.search(value):
         return value  # the common case: nothing to escape, no wrapper
-    return Escaped(value)
+    return Escaped(value, styled)
 
 
 def setup(level: str) -> None:

@@ -110,9 +110,12 @@ def test_the_call_log_escapes_what_a_signed_request_carries(config, caplog):
 
     twilio = Twilio(create_app(config).test_client())
     assert twilio.post("/voice", CallSid="CA1\n" + FORGED).status_code == 200
+    # A terminal escape (here "hide what follows") is written out too, not obeyed.
+    assert twilio.post("/voice", CallSid="CA2\x1b[8mhidden").status_code == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "ivr.calls"]
     assert lines and lines[0].startswith("call=CA1\\n" + FORGED + " step=call-start")
-    assert not any("\n" in line for line in lines)
+    assert any(line.startswith("call=CA2\\x1b[8mhidden step=call-start") for line in lines)
+    assert not any("\n" in line or "\x1b" in line for line in lines)
 
 
 def test_refusals_are_one_line_per_source_per_minute_with_a_count(config, caplog):
@@ -146,8 +149,15 @@ def test_throttle_forgets_the_oldest_sources_first():
     assert throttle("c") is None
 
 
-def test_colour_sequences_are_kept_and_every_other_escape_is_written_out() -> None:
-    # Werkzeug's development server colours its access lines; a colour cannot break a line.
-    assert escape("\x1b[32mGET /voice\x1b[0m") == "\x1b[32mGET /voice\x1b[0m"
+def test_only_werkzeugs_own_colours_are_kept_and_every_other_escape_is_written_out() -> None:
+    # Werkzeug's development server colours whole access-line arguments: those are kept...
+    assert escape("\x1b[32mGET /voice\x1b[0m", styled=True) == "\x1b[32mGET /voice\x1b[0m"
+    # ...but what is inside them came from the request, and is escaped,
+    assert escape("\x1b[33mGET /\x1b[8mhid\x1b[0m", styled=True) == (
+        "\x1b[33mGET /\\x1b[8mhid\x1b[0m"
+    )
+    # and anywhere else a colour is request data too: "\x1b[8m" would hide what follows.
+    assert escape("CAesc\x1b[8mhidden") == "CAesc\\x1b[8mhidden"
+    assert escape("\x1b[8mhidden\x1b[0m") == "\\x1b[8mhidden\\x1b[0m"
     # Clearing the screen or moving the cursor could hide or forge what a reader sees.
     assert escape("a\x1b[2Jb\x1b[1Ac\x1b]0;title\x07") == "a\\x1b[2Jb\\x1b[1Ac\\x1b]0;title\\x07"
