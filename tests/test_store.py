@@ -76,8 +76,9 @@ def test_a_broken_edit_is_refused_and_logged_with_its_location(
         root = twilio.twiml("/voice")
     assert "Welcome." in said(root)  # the last good menu is still in service
     [record] = [r for r in caplog.records if r.name == "ivr.store"]
-    assert "menu edit refused; the last good menu stays in service" in record.getMessage()
+    assert "menu edit refused; the last good menu stays in service: " in record.getMessage()
     assert "nodes.main.fallback (line " in record.getMessage()
+    assert "\n" not in record.msg  # one line per record: the problems' breaks come escaped
     assert "did you mean 'queue'" in record.getMessage()
     store = app.extensions["ivr"].store
     assert store.refused is not None and store.refused.problems[0].path == "nodes.main.fallback"

@@ -134,7 +134,7 @@ class MenuStore:
         except MenuError as exc:
             self.refused = exc
             log.error(
-                "%s edit refused; the last good %s stays in service.\n%s", self.name, self.name, exc
+                "%s edit refused; the last good %s stays in service: %s", self.name, self.name, exc
             )
             return False
         except Exception as exc:
