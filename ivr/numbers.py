@@ -22,6 +22,7 @@ import phonenumbers
 REGION = "GB"
 """Numbers without a country code are UK numbers."""
 
+_PUNCTUATION = re.compile(r"[\s()-]")
 _DIGITS = re.compile(r"\d")
 _PLAIN = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -96,8 +97,16 @@ def mask(number: str | None) -> str:
         head = number.split(":", 1)[0] + ":" if ":" in number else ""
         return head + "***" if head else "***"
     keep_head = 3  # "+44"
-    middle = _DIGITS.sub("*", number[keep_head:-3])
-    return number[:keep_head] + middle + number[-3:]
+    middle = number[keep_head:-3]
+    if middle.isdecimal():  # the usual E.164 number, without the regex: every call's first step
+        return number[:keep_head] + "*" * len(middle) + number[-3:]
+    return number[:keep_head] + _DIGITS.sub("*", middle) + number[-3:]
+
+
+def compact(number: str) -> str:
+    """``number`` without the spaces, brackets and dashes people write in it (what is hashed,
+    so that one number written two ways is one caller)."""
+    return _PUNCTUATION.sub("", number)
 
 
 def spoken(number: str) -> str:

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from journey_support import BACKENDS, Backend, SqliteBackend, backend_for
 
+from ivr import settings as ivr_settings
 from ivr.errors import CallbackNotFound, JourneyError
 from ivr.events import Event
 from ivr.journey import JourneyLog, parse_duration, parse_time, schema_head
@@ -381,14 +382,14 @@ def test_bad_privacy_settings_are_refused(tmp_path, settings, message):
 
 
 def test_settings_come_from_the_config(tmp_path):
-    log = JourneyLog.from_config(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path}/j.db",
-            "IVR_CALLER_STORAGE": "HASH",
-            "IVR_CALLER_HASH_KEY": "k",
-            "IVR_STORE_SPEECH": "yes",
-        }
-    )
+    given = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/j.db",
+        "IVR_CALLER_STORAGE": "HASH",
+        "IVR_CALLER_HASH_KEY": "k",
+        "IVR_STORE_SPEECH": "yes",
+    }
+    # As the app and the CLI build it: from settings parsed once, by ivr.settings.
+    log = JourneyLog.from_config(ivr_settings.load(given, dotenv=False, environ={}))
     try:
         assert (log.caller_storage, log.keep_speech) == ("hash", True)
         assert str(log.engine.url).endswith("j.db")

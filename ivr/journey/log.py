@@ -129,16 +129,15 @@ class JourneyLog:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> JourneyLog:
-        """Build from settings (an app.config or ``ivr.settings.load()``): DATABASE_URL,
+        """Build from parsed settings (an app.config or ``ivr.settings.load()``): DATABASE_URL,
         IVR_CALLER_STORAGE, IVR_CALLER_HASH_KEY, IVR_STORE_SPEECH, IVR_SPOOL_DIR,
         IVR_CALLBACK_NUMBER_RETENTION."""
-        keep = str(config.get("IVR_STORE_SPEECH") or "").lower() in ("1", "true", "yes", "on")
         spool = str(config.get("IVR_SPOOL_DIR") or "").strip()
         return cls(
             config.get("DATABASE_URL") or None,
-            caller_storage=(config.get("IVR_CALLER_STORAGE") or "mask").lower(),
+            caller_storage=config.get("IVR_CALLER_STORAGE") or "mask",
             hash_key=config.get("IVR_CALLER_HASH_KEY") or None,
-            keep_speech=keep,
+            keep_speech=bool(config.get("IVR_STORE_SPEECH")),
             spool=False if spool.lower() == "off" else (spool or None),
             callback_number_retention=config.get("IVR_CALLBACK_NUMBER_RETENTION")
             or CALLBACK_NUMBER_RETENTION,

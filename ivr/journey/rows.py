@@ -14,7 +14,6 @@ import hmac
 import io
 import json
 import pickle
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..errors import JourneyError
-from ..events import Event, Kind, mask_number
+from ..events import Event, Kind
+from ..numbers import compact, mask
 from .schema import callbacks, calls, events, real, text, whole
 
 CALLER_STORAGE = ("mask", "hash", "none")
@@ -60,14 +60,10 @@ class Privacy:
         if not number:
             return None
         if self.caller_storage == "mask":
-            middle = number[3:-3]
-            if number[0] == "+" and len(number) >= 8 and middle.isdecimal():
-                # mask_number's answer without its regex: this runs in every call's first webhook
-                return number[:3] + "*" * len(middle) + number[-3:]
-            return mask_number(number)
+            return mask(number)
         if self.caller_storage == "hash":
             assert self.hash_key is not None
-            plain = re.sub(r"[\s()-]", "", number)
+            plain = compact(number)
             digest = hmac.new(self.hash_key, plain.encode(), hashlib.sha256).hexdigest()
             return "hmac-sha256:" + digest[:40]
         return None
