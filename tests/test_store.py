@@ -189,3 +189,37 @@ def test_an_edit_of_the_default_language_rebuilds_the_urls(live, menu_file) -> N
     # The new default needs no lang= in the URLs (and en-GB is no longer a language here).
     assert root.find("Gather").get("action") == "/menu/main?attempt=1"
     assert root.find("Gather/Say").get("voice") == "Polly.Gwyneth"
+
+
+DEEP = '{"start": "main",\n "nodes": ' + "[" * 100_000 + "]" * 100_000 + "}"
+"""A hostile file: brackets nested 100,000 deep (Python's JSON parser recurses on them)."""
+
+
+def test_a_menu_nested_100000_deep_is_a_located_problem(tmp_path, live, menu_file, caplog):
+    from click.testing import CliRunner
+
+    from ivr.cli import cli
+    from ivr.errors import MenuError
+    from ivr.menu import parse_menu
+
+    with pytest.raises(MenuError) as refused:
+        parse_menu(DEEP, "deep.json")
+    [problem] = refused.value.problems
+    # The 65th bracket deep: the menu's "{" is the first, so the 64th "[" of line 2.
+    assert (problem.line, problem.column) == (2, len(' "nodes": ') + 64)
+    assert "nested more than 64 levels deep" in problem.message
+    # `ivr validate` says so, located, with no traceback.
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(deep)])
+    assert result.exit_code == 1
+    assert "(line 2, column 74): invalid JSON: nested more than 64 levels deep" in result.output
+    assert "Traceback" not in result.output
+    # The live reload keeps the last good menu, with one logged error.
+    app, twilio, clock = live
+    rewrite(menu_file, DEEP)
+    clock.now += 1
+    with caplog.at_level(logging.ERROR, logger="ivr.store"):
+        assert "Welcome." in said(twilio.twiml("/voice"))
+    [record] = [r for r in caplog.records if r.name == "ivr.store"]
+    assert "nested more than 64 levels deep" in record.getMessage()

@@ -80,6 +80,35 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _too_deep(text: str, source: str) -> MenuError:
+    """The problem of JSON nested deeper than MAX_DEPTH, located at the first bracket too deep
+    (a scan of the text: strings skipped, no recursion)."""
+    depth, line, column, in_string, escaped = 0, 1, 0, False, False
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                break
+        elif char in "]}":
+            depth -= 1
+    else:
+        line, column = None, None  # type: ignore[assignment]
+    message = f"invalid JSON: nested more than {MAX_DEPTH} levels deep"
+    return MenuError(source, [Problem("", message, line, column)])
+
+
 class _Locator:
     """A tiny JSON scanner that records where each value starts, by path."""
 
@@ -184,13 +213,9 @@ def parse_menu(text: str, source: str = "menus.json") -> Menu:
     except RecursionError:
         # A hostile or broken file: brackets nested thousands deep. Refuse it as a problem,
         # never as a traceback (the live reload keeps the last good menu).
-        raise MenuError(
-            source, [Problem("", f"invalid JSON: nested more than {MAX_DEPTH} levels deep")]
-        ) from None
+        raise _too_deep(text, source) from None
     if _depth(data) > MAX_DEPTH:
-        raise MenuError(
-            source, [Problem("", f"invalid JSON: nested more than {MAX_DEPTH} levels deep")]
-        )
+        raise _too_deep(text, source)
     locator = _Locator(text)
     problems = _duplicates(objects, locator)
     try:
