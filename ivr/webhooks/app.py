@@ -21,8 +21,6 @@ from ..errors import ConfigError
 from ..events import LogRecorder, Recorder, Recorders
 from ..logs import setup as setup_logging
 from ..menu import load_menu
-from ..twiml.routes import UrlRoutes
-from . import handler, voice
 from .request import WebhookRequest
 from .roster import QueueRoster
 from .store import DRAFT, Menus, MenuStore
@@ -88,6 +86,8 @@ def create_app(
             "unsigned requests are answered only from this machine",
         )
 
+    from ..twiml.routes import UrlRoutes
+
     menu = load_menu(app.config["IVR_MENU_FILE"])
     for warning in menu.warnings:
         log.warning("%s: %s", menu.source, warning)
@@ -116,7 +116,7 @@ def create_app(
     # -- the recorder chain, in order: log line, journey log, then the listeners that need
     #    to know where live callers are (the handler line's roster, the softphone's trail).
     if journey is None and _journey_wanted(app.config, given):
-        from ..journey import JourneyLog  # SQLAlchemy and Alembic: loaded only when it is on
+        from ..journey import JourneyLog
 
         journey = JourneyLog.from_config(app.config)
     if journey is not None:
@@ -126,12 +126,14 @@ def create_app(
     if journey is not None:
         chain.append(journey)
 
+    from . import handler, voice
+
     roster = QueueRoster()
     if app.config["IVR_HANDLER_NUMBERS"] or app.config["IVR_HANDLER_PIN"]:
         chain.append(roster)  # only a handler line that can let someone in reads it
     trail = None
     if app.config["IVR_PHONE"]:
-        from ..softphone import NodeTrail, Sessions  # loaded only when the softphone is on
+        from ..softphone import NodeTrail, Sessions
 
         trail = NodeTrail(Sessions.from_config(app.config), store)
         chain.append(trail)
@@ -149,13 +151,13 @@ def create_app(
     app.register_blueprint(voice.bp)
     handler.init_app(app, roster, twilio_account)
     if trail is not None:
-        from ..softphone import init_app as init_softphone  # only when it is on
+        from ..softphone import init_app as init_softphone
 
         init_softphone(app, trail.sessions)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix  # only behind a proxy
+        from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies
