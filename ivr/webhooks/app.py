@@ -116,7 +116,7 @@ def create_app(
     # -- the recorder chain, in order: log line, journey log, then the listeners that need
     #    to know where live callers are (the handler line's roster, the softphone's trail).
     if journey is None and _journey_wanted(app.config, given):
-        from ..journey import JourneyLog
+        from ..journey import JourneyLog  # SQLAlchemy and Alembic: loaded only when it is on
 
         journey = JourneyLog.from_config(app.config)
     if journey is not None:
@@ -126,6 +126,9 @@ def create_app(
     if journey is not None:
         chain.append(journey)
 
+    # The blueprints are imported here, not at the top: the handler line brings the Twilio REST
+    # client (requests, ssl), which must not be imported before `ivr serve`'s gevent worker has
+    # patched the standard library (an ssl imported earlier recurses on every HTTPS request).
     from . import handler, voice
 
     roster = QueueRoster()
@@ -133,7 +136,7 @@ def create_app(
         chain.append(roster)  # only a handler line that can let someone in reads it
     trail = None
     if app.config["IVR_PHONE"]:
-        from ..softphone import NodeTrail, Sessions
+        from ..softphone import NodeTrail, Sessions  # loaded only when the softphone is on
 
         trail = NodeTrail(Sessions.from_config(app.config), store)
         chain.append(trail)
@@ -151,13 +154,13 @@ def create_app(
     app.register_blueprint(voice.bp)
     handler.init_app(app, roster, twilio_account)
     if trail is not None:
-        from ..softphone import init_app as init_softphone
+        from ..softphone import init_app as init_softphone  # only when it is on
 
         init_softphone(app, trail.sessions)
 
     proxies = app.config["IVR_TRUSTED_PROXIES"]
     if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from werkzeug.middleware.proxy_fix import ProxyFix  # only behind a proxy
 
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies
