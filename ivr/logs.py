@@ -25,10 +25,10 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # separators: each can break a line, or move, hide or recolour what a terminal shows.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Werkzeug's development server colours a whole access-line argument: one colour (SGR)
-# sequence first and the reset last. In its records (only), those two are the logger's own and
+# Werkzeug's development server colours a whole access-line argument: colour (SGR) sequences
+# first and the reset last. In its records (only), those two are the logger's own and
 # are kept; anything inside, which comes from the request, is escaped like any other text.
-STYLED = re.compile("(\x1b\\[[0-9;]*m)(.*)(\x1b\\[0m)", re.S)
+STYLED = re.compile("((?:\x1b\\[[0-9;]*m)+)(.*)(\x1b\\[0m)", re.S)
 # Arguments of these types print no control characters, whatever their value.
 SAFE = (int, float, bool, type(None))
 

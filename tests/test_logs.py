@@ -152,6 +152,7 @@ def test_throttle_forgets_the_oldest_sources_first():
 def test_only_werkzeugs_own_colours_are_kept_and_every_other_escape_is_written_out() -> None:
     # Werkzeug's development server colours whole access-line arguments: those are kept...
     assert escape("\x1b[32mGET /voice\x1b[0m", styled=True) == "\x1b[32mGET /voice\x1b[0m"
+    assert escape("\x1b[31m\x1b[1mGET /\x1b[0m", styled=True) == "\x1b[31m\x1b[1mGET /\x1b[0m"
     # ...but what is inside them came from the request, and is escaped,
     assert escape("\x1b[33mGET /\x1b[8mhid\x1b[0m", styled=True) == (
         "\x1b[33mGET /\\x1b[8mhid\x1b[0m"

@@ -208,10 +208,19 @@ class RedactToken(logging.Filter):
     URL is logged without it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "token=" not in record.getMessage():
+            return True
+        if isinstance(record.args, tuple) and "token=" not in str(record.msg):
+            # In the arguments, keeping them arguments: the log's escaping then treats the
+            # request line as Werkzeug styled it (ivr/logs.py).
+            record.args = tuple(
+                TOKEN_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
         message = record.getMessage()
-        if "token=" in message:
-            record.msg = TOKEN_IN_URL.sub(r"\1[redacted]", message)
-            record.args = None
+        redacted = TOKEN_IN_URL.sub(r"\1[redacted]", message)
+        if redacted != message:  # still there (in the format string itself): the whole line
+            record.msg, record.args = redacted, None
         return True
 
 
