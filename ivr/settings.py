@@ -264,6 +264,13 @@ def load(
         elif isinstance(value, str):
             # Text handed to create_app gets the environment's parsing and checks.
             values[setting.config_key] = parse(setting.name, value)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            # A list (of numbers, attestation levels) is read as its comma-separated text:
+            # numbers in E.164, the same checks.
+            values[setting.config_key] = parse(setting.name, ",".join(str(v) for v in value))
+        elif isinstance(setting.default, str) and isinstance(value, int | float):
+            # A number where text is kept (a PIN given as 24681357): checked as its text.
+            values[setting.config_key] = parse(setting.name, str(value))
         else:
             values[setting.config_key] = value
     return values

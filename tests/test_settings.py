@@ -88,6 +88,28 @@ def test_overrides_given_as_text_are_parsed_as_the_environment_is() -> None:
         settings.load({"IVR_HANDLER_NUMBERS": "nine"}, environ={})
 
 
+def test_overrides_given_as_lists_or_numbers_get_the_same_checks() -> None:
+    """create_app's config in Python's own types: a list of numbers comes out in E.164, a PIN
+    given as a number is checked as its digits (and a short one refused)."""
+    loaded = settings.load(
+        {
+            "IVR_HANDLER_NUMBERS": ["07700 900001", "+447700900002"],
+            "IVR_TEST_CALLERS": ("07700 900003",),
+            "IVR_HANDLER_PIN": 24681357,
+            "IVR_HANDLER_REQUIRE_ATTESTATION": ["b"],
+            "IVR_WORKERS": 3,
+        },
+        environ={},
+    )
+    assert loaded["IVR_HANDLER_NUMBERS"] == {"+447700900001", "+447700900002"}
+    assert set(loaded["IVR_TEST_CALLERS"]) == {"+447700900003"}
+    assert loaded["IVR_HANDLER_PIN"] == "24681357"
+    assert loaded["IVR_HANDLER_REQUIRE_ATTESTATION"] == ("A", "B")
+    assert loaded["IVR_WORKERS"] == 3
+    with pytest.raises(ConfigError, match="IVR_HANDLER_PIN: must be 6 or more digits"):
+        settings.load({"IVR_HANDLER_PIN": 12}, environ={})
+
+
 def test_settings_are_parsed_only_in_settings() -> None:
     """The webhooks read parsed values from ``app.config``; none parses a setting again."""
     again = []
