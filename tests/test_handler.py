@@ -433,3 +433,32 @@ def test_the_whisper_prefers_the_journey_log_to_a_worker_that_saw_only_the_hold(
         "and has waited 3 minutes."
     )
     holding.extensions["ivr"].journey.close()
+
+
+def test_a_journey_log_that_fails_mid_read_leaves_the_whisper_to_this_workers_notes(
+    fake, tmp_path, monkeypatch
+):
+    """A database error while the log is read (not only while connecting) is the log's own
+    error: the take goes on with what this worker saw, never the line's apology."""
+    import sqlalchemy as sa
+
+    from ivr.journey import queries
+
+    worker = shared_log_worker(fake, tmp_path)
+    caller_sid = "CA" + "8" * 32
+    caller = Twilio(worker, caller_sid, "+447700900555")
+    root = follow(caller, caller.twiml("/voice"), keys=["3", "4"])
+    fake.add_caller(fake.sids["call-handlers"], caller_sid, 200)
+    caller.twiml(root.find("Enqueue").get("waitUrl"), QueuePosition="1")
+
+    def broken(conn, call_sid):
+        raise sa.exc.OperationalError("SELECT ...", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(queries, "journey", broken)
+    t = handler(worker)
+    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
+    assert said(root) == (
+        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
+        "and has waited 3 minutes."
+    )
+    worker.extensions["ivr"].journey.close()

@@ -18,6 +18,7 @@ created and upgraded by Alembic when the log starts (see ``migrate.py``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import logging
 import os
@@ -26,7 +27,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -414,13 +415,24 @@ class JourneyLog:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _reader(self) -> Connection:
+    def _ready(self) -> None:
+        """Before a read: what this process recorded is written, and the schema is there."""
         # Reads in this process see what it has recorded; another process sees what is written.
         if self.writer.pending and self.writer.running:
             self.flush(timeout=2.0)
         try:
             self.ensure_schema()
-            return self.engine.connect()
+        except sa.exc.SQLAlchemyError as exc:
+            raise JourneyError(f"cannot read the journey log: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A connection for one read; any database failure during it, connecting or querying,
+        is a JourneyError (an IVRError: the webhooks that read fall back instead of failing)."""
+        self._ready()
+        try:
+            with self.engine.connect() as conn:
+                yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise JourneyError(f"cannot read the journey log: {exc}") from exc
 
@@ -447,7 +459,7 @@ class JourneyLog:
     def complete_callback(self, callback_id: str, notes: str | None = None) -> queries.Callback:
         """Mark a callback done and forget its number; ``callback_id`` may be a unique prefix
         of at least 4 characters."""
-        self._reader().close()
+        self._ready()
         return queries.complete_callback(self.engine, callback_id, notes)
 
     def purge(
@@ -458,7 +470,7 @@ class JourneyLog:
         if isinstance(older_than, str):
             older_than = parse_duration(older_than)
         cutoff = (time.time() if now is None else now) - older_than.total_seconds()
-        self._reader().close()
+        self._ready()
         return queries.purge(self.engine, cutoff, dry_run)
 
     def report(
