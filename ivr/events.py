@@ -76,19 +76,16 @@ class Kind(StrEnum):
     def arrival(cls, node_kind: str) -> Kind:
         """The kind recorded when a caller arrives at a node of ``node_kind`` (any kind the
         menu model has: one without its own event kind is :attr:`ARRIVAL`)."""
-        kind = cls._value2member_map_.get(node_kind)
-        return kind if kind in ARRIVALS else cls.ARRIVAL  # type: ignore[return-value]
+        return _ARRIVAL_OF.get(node_kind, cls.ARRIVAL)
 
 
 ARRIVALS = frozenset(
     {Kind.MENU, Kind.MESSAGE, Kind.QUEUE, Kind.TRANSFER, Kind.HANGUP, Kind.HOURS, Kind.ARRIVAL}
 )
 """Kinds that say "the caller arrived at this node"."""
+_ARRIVAL_OF = {kind.value: kind for kind in ARRIVALS}
 HANDLER_LINE = frozenset({Kind.HANDLER_IN, Kind.HANDLER_REFUSED, Kind.HANDLER_TAKE})
 """Kinds of a call handler's own call to the staff line (not a caller's)."""
-
-mask_number = mask
-"""Kept for readers of log lines: the masking every log line uses (:func:`ivr.numbers.mask`)."""
 
 
 class _Ids:

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import CallbackNotFound, JourneyError
-from ..events import Event, mask_number
+from ..events import Event
+from ..numbers import mask
 from .report import MenuFacts, Report, ReportBuilder
 from .rows import chunks, to_event
 from .schema import callbacks, calls, events
@@ -118,7 +119,7 @@ def complete_callback(engine: Engine, callback_id: str, notes: str | None = None
                 raise JourneyError(
                     f"callback {row.id[:8]} was already done at {local_time(row.done_at)}"
                 )
-            changes: dict[str, Any] = {"done_at": time.time(), "number": mask_number(row.number)}
+            changes: dict[str, Any] = {"done_at": time.time(), "number": mask(row.number)}
             if notes:
                 changes["notes"] = f"{row.notes}\n{notes}" if row.notes else notes
             conn.execute(callbacks.update().where(callbacks.c.id == row.id).values(**changes))
@@ -141,9 +142,7 @@ def purge_callback_numbers(engine: Engine, requested_before: float) -> int:
         ).all()
         for row in found:
             conn.execute(
-                callbacks.update()
-                .where(callbacks.c.id == row.id)
-                .values(number=mask_number(row.number))
+                callbacks.update().where(callbacks.c.id == row.id).values(number=mask(row.number))
             )
     return len(found)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..events import mask_number
+from ..numbers import mask
 from . import rows
 from .spool import Segment, Spool, encode
 
@@ -111,7 +111,7 @@ class BatchWriter:
         # Log the whole record, so that it can still be recovered by hand; never a number.
         self.dropped += 1
         if record[0] == rows.CALLBACK:
-            shown: Any = dict(record[1], number=mask_number(record[1].get("number")))
+            shown: Any = dict(record[1], number=mask(record[1].get("number")))
         else:
             shown = record
         log.error(
