@@ -3,13 +3,13 @@
 import sys
 
 from ivr import create_app
-from ivr.errors import ConfigError
+from ivr.errors import IVRError
 
 try:
     app = create_app()
-except ConfigError as error:
-    # A setting the app refuses (a short PIN, unsigned mode with proxies...) is one clear line,
-    # not a traceback. Exit status 3 is what gunicorn reads as "the worker failed to boot":
-    # it stops the server instead of restarting the worker for ever.
+except IVRError as error:
+    # A setting the app refuses (a short PIN, unsigned mode with proxies...) or a menu it
+    # cannot serve is said plainly, not as a traceback. Exit status 3 is what gunicorn reads
+    # as "the worker failed to boot": it stops the server instead of restarting the worker.
     print(f"ivr101: {error}", file=sys.stderr)
     raise SystemExit(3) from None

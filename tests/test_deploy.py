@@ -199,3 +199,28 @@ def test_plain_gunicorn_refuses_a_short_pin_with_one_line_and_stops(tmp_path):
     assert "Traceback" not in done.stderr, done.stderr
     assert "ivr101: IVR_HANDLER_PIN: must be 6 or more digits" in done.stderr
     assert done.stderr.count("IVR_HANDLER_PIN") == 1, done.stderr
+
+
+def test_plain_gunicorn_outside_the_checkout_refuses_a_broken_menu_plainly(tmp_path):
+    """Started from another folder (no gunicorn.conf.py read), webhooks.py itself refuses: the
+    menu's problems, located, then gunicorn stops; no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    broken = tmp_path / "menus.json"
+    broken.write_text('{"start": "nowhere", "nodes": {}}', encoding="utf-8")
+    environ = os.environ | {
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_MENU_FILE": str(broken),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "-m", "gunicorn", "webhooks:app", "-b", "127.0.0.1:0", "-w", "1"]
+    done = subprocess.run(
+        command, env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"ivr101: {broken}:" in done.stderr and "nowhere" in done.stderr
+    assert "Worker failed to boot" in done.stderr

@@ -15,6 +15,7 @@ import pytest
 from conftest import MENU, Twilio, minimal_menu, said, verbs, write_menu
 
 from ivr import create_app
+from ivr.logs import EscapeControl
 from ivr.twiml import UrlRoutes
 from ivr.webhooks.store import MenuStore
 
@@ -78,7 +79,9 @@ def test_a_broken_edit_is_refused_and_logged_with_its_location(
     [record] = [r for r in caplog.records if r.name == "ivr.store"]
     assert "menu edit refused; the last good menu stays in service: " in record.getMessage()
     assert "nodes.main.fallback (line " in record.getMessage()
-    assert "\n" not in record.msg  # one line per record: the problems' breaks come escaped
+    # One line per record: the problems' line breaks are written escaped.
+    EscapeControl().filter(record)
+    assert "\n" not in record.getMessage() and "\\n  - nodes.main.fallback" in record.getMessage()
     assert "did you mean 'queue'" in record.getMessage()
     store = app.extensions["ivr"].store
     assert store.refused is not None and store.refused.problems[0].path == "nodes.main.fallback"
