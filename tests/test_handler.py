@@ -462,3 +462,20 @@ def test_a_journey_log_that_fails_mid_read_leaves_the_whisper_to_this_workers_no
         "and has waited 3 minutes."
     )
     worker.extensions["ivr"].journey.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "listens"),
+    [
+        ({}, False),
+        ({"IVR_HANDLER_NUMBERS": HANDLER}, True),
+        ({"IVR_HANDLER_PIN": "24681357"}, True),
+    ],
+)
+def test_the_roster_listens_to_calls_only_when_the_line_can_let_someone_in(settings, listens):
+    """Noting every caller's choices costs each webhook: only for a line someone can use."""
+    from ivr.webhooks.roster import QueueRoster
+
+    app = create_app({"TESTING": True, "TWILIO_AUTH_TOKEN": AUTH_TOKEN} | settings)
+    chain = app.extensions["ivr"].recorder.recorders
+    assert any(isinstance(r, QueueRoster) for r in chain) is listens

@@ -132,7 +132,7 @@ def create_app(
     from . import handler, voice
 
     roster = QueueRoster()
-    if app.config["IVR_HANDLER_NUMBERS"] or app.config["IVR_HANDLER_PIN"]:
+    if handler.is_open(app.config):
         chain.append(roster)  # only a handler line that can let someone in reads it
     trail = None
     if app.config["IVR_PHONE"]:

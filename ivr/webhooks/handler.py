@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,11 @@ class HandlerLine:
         return not self.attested or stir_verstat in self.attested
 
 
+def is_open(config: Mapping[str, Any]) -> bool:
+    """Whether the line can let anyone in: an allow-list of numbers or a PIN is set."""
+    return bool(config["IVR_HANDLER_NUMBERS"] or config["IVR_HANDLER_PIN"])
+
+
 def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = None) -> None:
     """Register the handler line on ``app``, with the roster in the app's recorder chain and,
     for tests, a Twilio account to use instead of one built from the settings.
@@ -148,7 +153,7 @@ def init_app(app: Flask, roster: QueueRoster, account: TwilioAccount | None = No
         routes=HandlerRoutes(config["IVR_URL_PREFIX"]),
     )
     app.register_blueprint(bp)
-    if not numbers and not pin:
+    if not is_open(config):
         log.info("handler line: no IVR_HANDLER_NUMBERS or IVR_HANDLER_PIN, so nobody gets in")
     elif numbers and levels and not pin:
         log.warning(
