@@ -62,9 +62,10 @@ def int_param(source: Mapping[str, Any], name: str, default: int, low: int, high
         return default
 
 
-def call_sid() -> str:
-    """The CallSid of the request (at most 64 characters; empty when missing)."""
-    return param(request.form, "CallSid")[:64]
+def call_sid(form: Mapping[str, str] | None = None) -> str:
+    """The CallSid of the request (at most 64 characters; empty when missing); ``form``: the
+    request's form when the view already holds it."""
+    return param(request.form if form is None else form, "CallSid")[:64]
 
 
 def caller() -> str | None:

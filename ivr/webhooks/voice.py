@@ -139,7 +139,7 @@ def choose(node_id: str) -> Response:
         confidence = speech_confidence(param(form, "Confidence")) or confidence
     record(
         Kind.CHOICE,
-        call=param(form, "CallSid")[:64],
+        call=call_sid(form),
         node=node_id,
         language=step.language,
         key=step.key,
