@@ -209,6 +209,21 @@ def test_an_announcement_follows_the_999_warning_in_both_languages_and_listens_f
     assert said(root).count("999") == 1
 
 
+def test_the_start_with_announcements_is_rendered_once_per_set_and_language(tmp_path) -> None:
+    """During an incident every call starts with it: built once, then looked up."""
+    from ivr.menu import load_menu, routing
+    from ivr.twiml import Renderer, UrlRoutes
+
+    menu = load_menu(with_announcement(tmp_path, enabled=True))
+    renderer = Renderer(menu, UrlRoutes(menu.defaults.language))
+    active = routing.active_announcements(menu, dt.datetime(2026, 11, 29, 12, tzinfo=UTC))
+    assert active
+    first = renderer.announcements(active, "en-GB")
+    assert renderer.announcements(list(active), "en-GB") is first
+    assert renderer.announcements(active, "cy-GB") is not first
+    assert renderer.announcements([], "en-GB") != first  # another set, another document
+
+
 def test_an_announcement_without_a_key_is_said_in_the_menu_after_the_999_warning(
     config, tmp_path: Path
 ) -> None:

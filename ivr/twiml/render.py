@@ -37,6 +37,7 @@ PLAIN_HOLD = Hold(messages=[], announce_position=False, reminder=None)
 STEP_DOCUMENTS = 4096
 APOLOGY_DOCUMENTS = 256
 HOLD_DOCUMENTS = 8192
+START_DOCUMENTS = 64
 """How many documents of each sort a renderer keeps; a full cache starts again (the key space
 of one menu is small, so only a flood of odd positions and waits ever fills one)."""
 
@@ -62,6 +63,9 @@ class Renderer:
         self._steps: dict[Any, str] = {}
         self._apologies: dict[Any, str] = {}
         self._holds: dict[Any, str] = {}
+        self._starts: dict[Any, str] = {}
+        # Announcements by identity: which ones are on keys a start document.
+        self._announcement_at = {id(a): i for i, a in enumerate(menu.file.announcements)}
         self.last_resort = last_resort(menu)
 
     # -- the cached documents: each rendered once per menu -------------------------------
@@ -245,6 +249,18 @@ class Renderer:
     # -- the start of a call ---------------------------------------------------------------
 
     def announcements(self, active: list[Announcement], language: str) -> str:
+        """The start of a call while ``active`` announcements are on (see
+        :meth:`_announcements`): rendered once per set of announcements and language, since
+        every call during an incident gets it."""
+        key = (tuple(self._announcement_at[id(a)] for a in active), language)
+        document = self._starts.get(key)
+        if document is None:
+            document = _kept(
+                self._starts, START_DOCUMENTS, key, self._announcements(active, language)
+            )
+        return document
+
+    def _announcements(self, active: list[Announcement], language: str) -> str:
         """The start of a call while announcements are on: the start menu's prompt (the 999
         warning stays first), each announcement in every language, then the start menu.
 
