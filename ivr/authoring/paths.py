@@ -30,7 +30,7 @@ NO_ANSWER = "(no answer)"
 CLOCK = frozenset({"(open)", "(closed)"})
 """Conditions the time of the call decides (hours nodes): a caller still gets there by keys."""
 
-_QUEUE_CONDITIONS = {"full": "(queue full)", "error": "(queue error)", "leave": "(leaves queue)"}
+QUEUE_CONDITIONS = {"full": "(queue full)", "error": "(queue error)", "leave": "(leaves queue)"}
 """How a route names each way out of a queue (the branches are the router's)."""
 
 
@@ -335,7 +335,7 @@ class _Walker:
             result = QUEUE_RESULTS[edge.branch]
             answer = self.answers.after_queue(here.node, here.language, result)
             steps = (*here.steps, f"queue {result}")
-            condition = _QUEUE_CONDITIONS[edge.branch]
+            condition = QUEUE_CONDITIONS[edge.branch]
             self.document(answer, here.then(keys=(*here.keys, condition), steps=steps))
 
     def dial(self, dial: ET.Element, here: _Here) -> None:

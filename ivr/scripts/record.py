@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .. import settings
-from ..authoring.paths import Route, walk_paths
+from ..authoring.paths import QUEUE_CONDITIONS, Route, walk_paths
 from ..caller import CallRecord
 from ..caller.trace import CallEventKind
 from ..menu import (
@@ -202,8 +202,9 @@ def write_record(file: str | Path, scenario: dict[str, Any]) -> Path:
 
 # -- a starting suite ----------------------------------------------------------------------------
 
-_CONDITIONS = {"(queue full)": "full", "(queue error)": "error"}
-LEAVES_QUEUE = "(leaves queue)"
+# A route's words for a queue's way out (ivr paths names them), back to the branch.
+_CONDITIONS = {words: b for b, words in QUEUE_CONDITIONS.items() if b in ("full", "error")}
+LEAVES_QUEUE = QUEUE_CONDITIONS["leave"]
 CALLBACK_WAITS = 5
 """Hold documents a generated callback script allows: the offer, the confirmation, and room."""
 
