@@ -20,7 +20,7 @@ from typing import Any
 from ..caller.clock import Clock, nested, spoken_text
 from ..menu import HangupNode, HoursNode, Menu, MenuNode, QueueNode, TransferNode
 from ..menu.hours import sample_moments
-from ..menu.routing import QUEUE_RESULTS, edges, ends, reachable
+from ..menu.routing import QUEUE_RESULTS, edges, ends, reachable, switched_on
 from ..twiml import Renderer, UrlRoutes
 from ..twiml.answers import Answer, Answers
 
@@ -154,9 +154,9 @@ class _Walker:
         start = _Here(menu.start, menu.defaults.language, (), (), 0.0, 0, (), None)
         # What /voice says: a switched-on announcement is heard (whatever its window: the
         # time is what callers spend while it plays), else the start node.
-        switched_on = [a for a in menu.file.announcements if a.enabled]
-        if switched_on:
-            first = Answer(self.answers.renderer.announcements(switched_on, start.language))
+        announcements = switched_on(menu)
+        if announcements:
+            first = self.answers.start_with(announcements)
         else:
             first = self.answers.arrive(menu.start, start.language, REFERENCE_WEEK)
         self.document(first, start)

@@ -236,6 +236,12 @@ def active_announcements(menu: Menu, at: dt.datetime) -> list[Announcement]:
     return [a for a in menu.file.announcements if a.active(at)]
 
 
+def switched_on(menu: Menu) -> list[Announcement]:
+    """The announcements switched on, whatever their windows, in file order: what callers will
+    hear while each plays (``ivr paths`` and the budgets count them)."""
+    return [a for a in menu.file.announcements if a.enabled]
+
+
 def announcement_key(
     menu: Menu, digits: str, language: str, at: dt.datetime
 ) -> tuple[Step, Announcement | None]:

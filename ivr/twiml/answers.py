@@ -32,12 +32,15 @@ class Answers:
 
     def call_start(self, at: dt.datetime) -> tuple[Answer, list[Announcement]]:
         """``/voice``: the announcements that are on, then the start node."""
-        menu = self.menu
-        active = routing.active_announcements(menu, at)
-        language = menu.defaults.language
-        if active:
-            return Answer(self.renderer.announcements(active, language)), active
-        return Answer(self.renderer.step(menu.start, language)), active
+        active = routing.active_announcements(self.menu, at)
+        return self.start_with(active), active
+
+    def start_with(self, announcements: list[Announcement]) -> Answer:
+        """``/voice``'s document while ``announcements`` are on (none: the start node's)."""
+        language = self.menu.defaults.language
+        if announcements:
+            return Answer(self.renderer.announcements(announcements, language))
+        return Answer(self.renderer.step(self.menu.start, language))
 
     def announcement(
         self, digits: str, language: str, at: dt.datetime
