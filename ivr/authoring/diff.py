@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import MenuError, Problem
 from ..menu import Menu, MenuNode, Option, load_menu, parse_menu
 from ..menu.checks import texts
-from ..menu.routing import edges
+from ..menu.routing import edges, switched_on
 from .paths import Route, walk_paths
 
 UNSEEN = frozenset(
@@ -145,7 +145,7 @@ def diff_menus(old: Menu, new: Menu) -> MenuDiff:
         for c in result.changes
         if c.kind == kind
     ]
-    if renumbered and not any(a.enabled for a in new.file.announcements):
+    if renumbered and not switched_on(new):
         example = renumbered[0].message
         result.suggestions.append(
             f"Keys were renumbered, e.g. {example}. Callers who know the menu will press the "
