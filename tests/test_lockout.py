@@ -34,6 +34,12 @@ A = "caller-a"
 B = "caller-b"
 
 
+def wrong(store: PinAttempts, caller: str, now: float) -> bool:
+    """A wrong PIN as the handler line keys it: counted before it is compared; True when this
+    try is the one that locks ``caller`` out (once per lockout)."""
+    return store.attempt(caller, now) == store.limit
+
+
 @contextmanager
 def postgres_url() -> Iterator[str]:
     """A URL whose tables live in a fresh schema of the test database, dropped afterwards."""
@@ -89,51 +95,51 @@ def _sqlite(tmp_path: Path) -> Iterator[str]:
 def test_the_tenth_wrong_pin_locks_out_exactly_once(store_factory):
     store = store_factory()
     for n in range(1, LIMIT):
-        assert store.failed(A, T0 + n) is False, n
+        assert wrong(store, A, T0 + n) is False, n
         assert store.locked(A, T0 + n) is False, n
-    assert store.failed(A, T0 + LIMIT) is True
+    assert wrong(store, A, T0 + LIMIT) is True
     assert store.locked(A, T0 + LIMIT) is True
     # More failures while locked out are not a new lockout.
-    assert store.failed(A, T0 + LIMIT + 1) is False
+    assert wrong(store, A, T0 + LIMIT + 1) is False
     assert store.locked(A, T0 + LIMIT + 1) is True
 
 
 def test_a_wrong_pin_counts_for_fifteen_minutes(store_factory):
     store = store_factory()
     for n in range(LIMIT):
-        store.failed(A, T0 + n)  # one a second
+        wrong(store, A, T0 + n)  # one a second
     assert WINDOW == 15 * 60
     # Locked until the first wrong PIN is fifteen minutes old, and not a moment longer.
     assert store.locked(A, T0 + WINDOW - 0.001) is True
     assert store.locked(A, T0 + WINDOW) is False
     # Back to nine in the window: the next wrong PIN is the tenth again, a new lockout.
-    assert store.failed(A, T0 + WINDOW + 0.5) is True
+    assert wrong(store, A, T0 + WINDOW + 0.5) is True
     assert store.locked(A, T0 + WINDOW + 0.5) is True
     # Long after: nothing counts any more.
     later = T0 + 3 * WINDOW
     assert store.locked(A, later) is False
-    assert store.failed(A, later) is False
+    assert wrong(store, A, later) is False
 
 
 def test_one_caller_guessing_does_not_lock_out_another(store_factory):
     store = store_factory()
     for n in range(LIMIT):
-        store.failed(A, T0 + n)
+        wrong(store, A, T0 + n)
     assert store.locked(A, T0 + LIMIT) is True
     assert store.locked(B, T0 + LIMIT) is False
     for n in range(LIMIT - 1):
-        assert store.failed(B, T0 + LIMIT + n) is False
+        assert wrong(store, B, T0 + LIMIT + n) is False
     assert store.locked(B, T0 + 2 * LIMIT) is False
 
 
 def test_the_right_pin_clears_the_callers_count(store_factory):
     store = store_factory()
     for n in range(LIMIT - 1):
-        store.failed(A, T0 + n)
-        store.failed(B, T0 + n)
+        wrong(store, A, T0 + n)
+        wrong(store, B, T0 + n)
     store.passed(A, T0 + LIMIT)
-    assert store.failed(A, T0 + LIMIT + 1) is False  # the first of a new count
-    assert store.failed(B, T0 + LIMIT + 1) is True  # B's count was not touched
+    assert wrong(store, A, T0 + LIMIT + 1) is False  # the first of a new count
+    assert wrong(store, B, T0 + LIMIT + 1) is True  # B's count was not touched
 
 
 def test_two_workers_share_one_count(store_factory):
@@ -141,7 +147,7 @@ def test_two_workers_share_one_count(store_factory):
     locks = []
     for n in range(LIMIT):
         worker = one if n % 2 else two
-        locks.append(worker.failed(A, T0 + n))
+        locks.append(wrong(worker, A, T0 + n))
     assert locks == [False] * (LIMIT - 1) + [True]
     assert one.locked(A, T0 + LIMIT) and two.locked(A, T0 + LIMIT)
     assert not one.locked(B, T0 + LIMIT) and not two.locked(B, T0 + LIMIT)
@@ -174,7 +180,7 @@ def race(workers: list[PinAttempts], each: Callable[[PinAttempts, int], Any]) ->
 def test_simultaneous_wrong_pins_lock_out_once(store_factory):
     """Workers racing: the failure that reaches the limit is known exactly, so one lockout."""
     workers = [store_factory() for _ in range(4)]
-    results = race(workers, lambda store, n: store.failed(A, T0 + n))
+    results = race(workers, lambda store, n: wrong(store, A, T0 + n))
     assert len(results) == 24
     assert results.count(True) == 1
 
@@ -209,9 +215,9 @@ def test_expired_failures_are_deleted(tmp_path):
     engine = engine_for(url)
     metadata.create_all(engine)
     store = SqlPinAttempts(engine)
-    store.failed(A, T0)
-    store.failed(B, T0)
-    store.failed(A, T0 + WINDOW + 1)  # A's old one goes with it; B's in the sweep
+    wrong(store, A, T0)
+    wrong(store, B, T0)
+    wrong(store, A, T0 + WINDOW + 1)  # A's old one goes with it; B's in the sweep
     with engine.connect() as conn:
         rows = conn.execute(sa.select(pin_failures.c.caller, pin_failures.c.at)).all()
     assert rows == [(A, T0 + WINDOW + 1)]
@@ -222,7 +228,7 @@ def test_without_its_table_the_count_goes_on_in_memory(tmp_path, caplog):
     engine = engine_for(f"sqlite:///{tmp_path / 'journeys.db'}")  # no table: not migrated
     store = SqlPinAttempts(engine)
     with caplog.at_level("WARNING", logger="ivr.handler"):
-        locks = [store.failed(A, T0 + n) for n in range(LIMIT)]
+        locks = [wrong(store, A, T0 + n) for n in range(LIMIT)]
         assert store.locked(A, T0 + LIMIT) is True
         assert store.locked(B, T0 + LIMIT) is False
     assert locks == [False] * (LIMIT - 1) + [True]
@@ -232,7 +238,7 @@ def test_without_its_table_the_count_goes_on_in_memory(tmp_path, caplog):
 
     metadata.create_all(engine)  # the database comes right
     with caplog.at_level("WARNING", logger="ivr.handler"):
-        assert store.failed(B, T0 + LIMIT) is False
+        assert wrong(store, B, T0 + LIMIT) is False
     assert "database is back" in caplog.text
     engine.dispose()
 
@@ -247,8 +253,8 @@ def test_the_store_follows_the_journey_log(tmp_path):
 def test_memory_forgets_the_longest_quiet_callers_first():
     store = MemoryPinAttempts(callers=3)
     for n in range(LIMIT):
-        store.failed(A, T0 + n)
+        wrong(store, A, T0 + n)
     for i in range(3):
-        store.failed(f"made-up-{i}", T0 + LIMIT + i)
+        wrong(store, f"made-up-{i}", T0 + LIMIT + i)
     assert store.locked(A, T0 + LIMIT + 3) is False  # bounded memory: A was forgotten
     assert store.locked("made-up-2", T0 + LIMIT + 3) is False

@@ -63,10 +63,6 @@ class PinAttempts(Protocol):
         The right PIN then clears the count (:meth:`passed`)."""
         ...
 
-    def failed(self, caller: str, now: float) -> bool:
-        """Count one wrong PIN; True when this one locked ``caller`` out (once per lockout)."""
-        ...
-
     def passed(self, caller: str, now: float) -> None:
         """The right PIN: ``caller``'s earlier wrong PINs no longer count."""
         ...
@@ -111,9 +107,6 @@ class MemoryPinAttempts:
             while len(self._failures) > self.callers:
                 self._failures.popitem(last=False)
             return len(times)
-
-    def failed(self, caller: str, now: float) -> bool:
-        return self.attempt(caller, now) == self.limit
 
     def passed(self, caller: str, now: float) -> None:
         with self._lock:
@@ -198,9 +191,6 @@ class SqlPinAttempts:
         self._recovered()
         self._sweep(now)
         return 0 if count >= self.limit else count + 1
-
-    def failed(self, caller: str, now: float) -> bool:
-        return self.attempt(caller, now) == self.limit
 
     def passed(self, caller: str, now: float) -> None:
         self.fallback.passed(caller, now)
