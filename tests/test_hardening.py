@@ -486,3 +486,17 @@ def test_a_renderer_replaced_by_a_reload_is_freed_at_once():
         assert gone() is None, "a cycle keeps the renderer alive after its last reference"
     finally:
         gc.enable()
+
+
+def test_a_flood_of_odd_queue_figures_cannot_grow_a_renderers_cache_without_bound(monkeypatch):
+    """Positions and waits come from Twilio (or a forger): a full cache starts again."""
+    from ivr.twiml import Renderer, UrlRoutes, render
+
+    monkeypatch.setattr(render, "HOLD_DOCUMENTS", 8)
+    menu = load_menu(MENU)
+    renderer = Renderer(menu, UrlRoutes(menu.defaults.language))
+    documents = [renderer.hold("crime_queue", "en-GB", 1, position, 95) for position in range(50)]
+    assert len(set(documents)) == 50  # each still right for its caller
+    first = renderer.hold("crime_queue", "en-GB", 1, 0, 95)
+    assert first == documents[0] and first is not documents[0]  # rendered again: it was let go
+    assert renderer.hold("crime_queue", "en-GB", 1, 0, 95) is first

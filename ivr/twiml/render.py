@@ -10,7 +10,7 @@ is a dictionary look-up. One hold document (:meth:`Renderer.hold`), one last res
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twilio.twiml.voice_response import Dial, Enqueue, Gather, Hangup, VoiceResponse
@@ -42,12 +42,17 @@ START_DOCUMENTS = 64
 of one menu is small, so only a flood of odd positions and waits ever fills one)."""
 
 
-def _kept(cache: dict[Any, str], size: int, key: tuple[Any, ...], document: str) -> str:
-    """Keep ``document`` under ``key``; a full cache is emptied first (atomic, so threads that
-    share the renderer never see it half-pruned)."""
-    if len(cache) >= size:
-        cache.clear()
-    cache[key] = document
+def _cached(
+    cache: dict[Any, str], size: int, key: tuple[Any, ...], build: Callable[[], str]
+) -> str:
+    """The document under ``key``, built once; a full cache is emptied first (atomic, so
+    threads that share the renderer never see it half-pruned)."""
+    document = cache.get(key)
+    if document is None:
+        document = build()
+        if len(cache) >= size:
+            cache.clear()
+        cache[key] = document
     return document
 
 
@@ -83,18 +88,12 @@ class Renderer:
         ``notice_from`` is the menu the caller was in: its own invalid/silence words win.
         """
         key = (node_id, language, attempt, notice, notice_from)
-        document = self._steps.get(key)
-        if document is None:
-            document = _kept(self._steps, STEP_DOCUMENTS, key, self._step(*key))
-        return document
+        return _cached(self._steps, STEP_DOCUMENTS, key, lambda: self._step(*key))
 
     def apology(self, language: str, then: str) -> str:
         """Apologise for a fault (with the 999 advice) and route on to ``then``."""
         key = (language, then)
-        document = self._apologies.get(key)
-        if document is None:
-            document = _kept(self._apologies, APOLOGY_DOCUMENTS, key, self._apology(*key))
-        return document
+        return _cached(self._apologies, APOLOGY_DOCUMENTS, key, lambda: self._apology(*key))
 
     def hold(
         self,
@@ -109,10 +108,7 @@ class Renderer:
         figures, but callers in one queue share them (position 3 in cycle 2 sounds the same to
         everyone): rendered once."""
         key = (node_id, language, cycle, position, avg_wait, offer_callback)
-        document = self._holds.get(key)
-        if document is None:
-            document = _kept(self._holds, HOLD_DOCUMENTS, key, self._hold(*key))
-        return document
+        return _cached(self._holds, HOLD_DOCUMENTS, key, lambda: self._hold(*key))
 
     # -- building blocks ----------------------------------------------------------
 
@@ -253,12 +249,8 @@ class Renderer:
         :meth:`_announcements`): rendered once per set of announcements and language, since
         every call during an incident gets it."""
         key = (tuple(self._announcement_at[id(a)] for a in active), language)
-        document = self._starts.get(key)
-        if document is None:
-            document = _kept(
-                self._starts, START_DOCUMENTS, key, self._announcements(active, language)
-            )
-        return document
+        build = lambda: self._announcements(active, language)  # noqa: E731
+        return _cached(self._starts, START_DOCUMENTS, key, build)
 
     def _announcements(self, active: list[Announcement], language: str) -> str:
         """The start of a call while announcements are on: the start menu's prompt (the 999
