@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import logging
+import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 from functools import lru_cache
@@ -42,6 +44,7 @@ def shared_app() -> Any:
     """One app for every example (hypothesis runs many per test), with the journey log on, as
     in production: the callback routes store requests in it, and record every step."""
     folder = tempfile.mkdtemp(prefix="ivr-fuzz-")
+    atexit.register(shutil.rmtree, folder, True)  # after the journey log's own atexit close
     return create_app(
         {
             "TESTING": True,
