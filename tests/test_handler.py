@@ -373,6 +373,20 @@ def test_the_simulator_plays_the_handler_side(app, fake):
     )
 
 
+CYBER_HACKED_WHISPER = (
+    "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
+    "and has waited 3 minutes."
+)
+"""What a handler hears taking the caller who pressed 3 then 4 (and has held 200 s)."""
+
+
+def take_the_next_caller(worker) -> str:
+    """A handler calls the line on ``worker``, takes the next caller from the first queue on
+    the board, and hears the whisper."""
+    t = handler(worker)
+    return said(t.twiml(gather_action(t.twiml("/handler")), Digits="1"))
+
+
 def shared_log_worker(fake, tmp_path):
     """One worker of several: its own app, the journey log they all share."""
     return create_app(
@@ -403,12 +417,7 @@ def test_the_whisper_reads_the_journey_log_for_a_call_another_worker_served(fake
     caller.twiml(root.find("Enqueue").get("waitUrl"), QueuePosition="1")
     caller_worker.extensions["ivr"].journey.close()  # written, as the writer thread does
 
-    t = handler(handler_worker)
-    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
-    assert said(root) == (
-        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
-        "and has waited 3 minutes."
-    )
+    assert take_the_next_caller(handler_worker) == CYBER_HACKED_WHISPER
     handler_worker.extensions["ivr"].journey.close()
 
 
@@ -426,12 +435,7 @@ def test_the_whisper_prefers_the_journey_log_to_a_worker_that_saw_only_the_hold(
         root.find("Enqueue").get("waitUrl"), QueuePosition="1"
     )
 
-    t = handler(holding)
-    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
-    assert said(root) == (
-        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
-        "and has waited 3 minutes."
-    )
+    assert take_the_next_caller(holding) == CYBER_HACKED_WHISPER
     holding.extensions["ivr"].journey.close()
 
 
@@ -455,12 +459,7 @@ def test_a_journey_log_that_fails_mid_read_leaves_the_whisper_to_this_workers_no
         raise sa.exc.OperationalError("SELECT ...", {}, Exception("server closed the connection"))
 
     monkeypatch.setattr(queries, "journey", broken)
-    t = handler(worker)
-    root = t.twiml(gather_action(t.twiml("/handler")), Digits="1")
-    assert said(root) == (
-        "Taking the next caller from call handlers. The caller chose cyber crime, then hacked, "
-        "and has waited 3 minutes."
-    )
+    assert take_the_next_caller(worker) == CYBER_HACKED_WHISPER
     worker.extensions["ivr"].journey.close()
 
 
