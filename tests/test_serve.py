@@ -131,6 +131,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _server_env(**settings: str) -> dict[str, str]:
+    """The environment a served instance gets here: this suite's token and menu, signatures
+    checked, no public URL from the developer's own settings; ``settings`` on top."""
+    return os.environ | {
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_MENU_FILE": str(MENU),
+        "IVR_ALLOW_UNSIGNED": "",
+        "PUBLIC_BASE_URL": "",
+        **settings,
+    }
+
+
 def _signed_post_when_up(
     proc: subprocess.Popen, url: str, form: dict[str, str], seconds: float = 20
 ) -> requests.Response:
@@ -150,13 +162,7 @@ def _signed_post_when_up(
 
 def test_serve_answers_a_signed_request_under_gunicorn(tmp_path: Path):
     port = _free_port()
-    env = os.environ | {
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "IVR_MENU_FILE": str(MENU),
-        "IVR_ALLOW_UNSIGNED": "",
-        "PUBLIC_BASE_URL": "",
-        "IVR_LOG_LEVEL": "WARNING",
-    }
+    env = _server_env(IVR_LOG_LEVEL="WARNING")
     command = [sys.executable, "-m", "ivr", "serve", "--port", str(port), "-w", "1", "-t", "2"]
     proc = subprocess.Popen(
         command,
@@ -220,15 +226,7 @@ def test_the_journey_log_writes_under_gevent_workers(tmp_path: Path, database: s
     )
     with where as url:
         port = _free_port()
-        env = os.environ | {
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "IVR_MENU_FILE": str(MENU),
-            "IVR_ALLOW_UNSIGNED": "",
-            "PUBLIC_BASE_URL": "",
-            "IVR_LOG_LEVEL": "WARNING",
-            "IVR_WORKER_CLASS": "",
-            "DATABASE_URL": url,
-        }
+        env = _server_env(IVR_LOG_LEVEL="WARNING", IVR_WORKER_CLASS="", DATABASE_URL=url)
         command = [sys.executable, "-m", "ivr", "serve", "--port", str(port), "-w", "2"]
         proc = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
         sids = [f"CA{i:032d}" for i in range(1, 5)]
@@ -340,14 +338,9 @@ def test_ivr_run_stopped_with_sigterm_writes_what_is_waiting(tmp_path: Path):
     """``ivr run`` stopped by SIGTERM (systemd, docker stop) closes the journey log as Ctrl-C
     does: the call is in the database, and nothing is left for the next command to replay."""
     port = _free_port()
-    env = os.environ | {
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "IVR_MENU_FILE": str(MENU),
-        "IVR_ALLOW_UNSIGNED": "",
-        "PUBLIC_BASE_URL": "",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'journeys.db'}",
-        "IVR_SPOOL_DIR": str(tmp_path / "spool"),
-    }
+    env = _server_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'journeys.db'}", IVR_SPOOL_DIR=str(tmp_path / "spool")
+    )
     command = [sys.executable, "-m", "ivr", "run", "--port", str(port)]
     proc = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
