@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import textwrap
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,27 +201,30 @@ def test_the_shipped_suite_passes_with_full_coverage() -> None:
     assert "(100.0%)" in out and "failed" not in out
 
 
-def test_url_and_auth_token_reach_a_running_app(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def sample_ivr_served() -> Iterator[str]:
+    """Twilio's sample IVR (a third-party TwiML app) on a loopback port: its voice URL."""
     server = make_server("127.0.0.1", 0, sample_ivr(), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/ivr/welcome"
-    write(tmp_path, "sample.yaml", 'steps: [{press: "1"}]\nexpect: {message: "Phone Home"}\n')
     try:
-        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
-        assert code == 0, out
-        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", "wrong")
-        assert code == 1 and "HTTP 403" in out
+        yield f"http://127.0.0.1:{server.server_port}/ivr/welcome"
     finally:
         server.shutdown()
         server.server_close()
 
 
+def test_url_and_auth_token_reach_a_running_app(tmp_path: Path) -> None:
+    write(tmp_path, "sample.yaml", 'steps: [{press: "1"}]\nexpect: {message: "Phone Home"}\n')
+    with sample_ivr_served() as url:
+        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
+        assert code == 0, out
+        code, out = ivr(str(tmp_path), "--url", url, "--auth-token", "wrong")
+        assert code == 1 and "HTTP 403" in out
+
+
 def test_a_run_where_every_scenario_was_skipped_says_so_and_exits_1(tmp_path: Path) -> None:
-    server = make_server("127.0.0.1", 0, sample_ivr(), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/ivr/welcome"
     write(tmp_path, "clock.yaml", 'at: "2026-12-25T10:00"\nsteps: [{press: "1"}]\n')
-    try:
+    with sample_ivr_served() as url:
         code, out = ivr(str(tmp_path), "--url", url, "--auth-token", AUTH)
         assert code == 1, out
         assert "SKIP" in out and "no scenario ran" in out
@@ -230,9 +235,6 @@ def test_a_run_where_every_scenario_was_skipped_says_so_and_exits_1(tmp_path: Pa
         write(tmp_path, "own.yaml", own)
         code, out = ivr(str(tmp_path / "own.yaml"), "--auth-token", AUTH)
         assert code == 0 and out.count("note: at not applied") == 1, out
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_shipped_suite_against_a_url_runs_what_it_can(tmp_path: Path) -> None:
